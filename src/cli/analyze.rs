@@ -1,0 +1,115 @@
+//! `iotwatch analyze`: offline analysis of capture files.
+
+use std::io::{self, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::capture::Timeline;
+use crate::netconf::HomeNets;
+use crate::output::{build_report, summary::write_summary};
+use crate::pipeline::{self, Config};
+use crate::proto::Registry;
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture file to read (repeatable; several files are one timeline; - is stdin)
+    #[arg(short = 'r', long = "read", value_name = "FILE", required = true)]
+    pub files: Vec<String>,
+
+    /// Print one JSON object (the report contract of DESIGN.md) instead of a summary
+    #[arg(long)]
+    pub json: bool,
+
+    /// Worker threads; 1 runs everything on the reading thread [default: number of cores]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// A home network in CIDR form (repeatable) [default: RFC 1918, 100.64/10, link-local, fc00::/7]
+    #[arg(long = "home-net", value_name = "CIDR")]
+    pub home_net: Vec<String>,
+
+    /// No progress bar, even on a terminal
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: AnalyzeArgs) -> Result<()> {
+    let threads = match args.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let home = if args.home_net.is_empty() {
+        HomeNets::default()
+    } else {
+        HomeNets::parse(args.home_net.iter().map(String::as_str)).map_err(anyhow::Error::msg)?
+    };
+    if args.files.iter().filter(|f| *f == "-").count() > 1 {
+        bail!("standard input (-) can be read only once");
+    }
+    let mut timeline = Timeline::open(&args.files)?;
+    let config = Config {
+        threads,
+        home,
+        ..Config::default()
+    };
+    let bar = progress_bar(&args);
+    let mut tick = |read: u64| {
+        if let Some(b) = &bar {
+            b.set_position(read);
+        }
+    };
+    let analysis = pipeline::run(&mut timeline, config, Registry::default(), &mut tick)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let report = build_report(analysis, timeline.files());
+    for w in &report.capture.warnings {
+        eprintln!("iotwatch: warning: {w}");
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report).context("writing the report")?;
+        writeln!(out)?;
+    } else {
+        write_summary(&report, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A bar over the total size of plain files when stderr is a terminal.
+fn progress_bar(args: &AnalyzeArgs) -> Option<ProgressBar> {
+    if args.quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let total: Option<u64> = args
+        .files
+        .iter()
+        .map(|f| {
+            let gz = f.ends_with(".gz");
+            std::fs::metadata(f)
+                .ok()
+                .filter(|m| m.is_file() && !gz)
+                .map(|m| m.len())
+        })
+        .sum();
+    let bar = match total {
+        Some(t) => ProgressBar::new(t).with_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {bytes} read, {bytes_per_sec}")
+                .expect("valid template"),
+        ),
+    };
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}

@@ -1,0 +1,36 @@
+//! Events: what analyzers and detectors report, self-contained and
+//! serializable so they can leave the sensor as they are (JSON lines, NATS).
+
+use serde::{Serialize, Serializer};
+
+use crate::capture::Nanos;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// One event. `kind` and its fields are flattened into the object, as in the
+/// report contract of DESIGN.md.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    #[serde(serialize_with = "serialize_ts")]
+    pub ts: Nanos,
+    pub severity: Severity,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The kinds of event; each detector adds its own.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {}
+
+pub fn serialize_ts<S: Serializer>(ts: &Nanos, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::time::rfc3339(*ts))
+}

@@ -1,0 +1,132 @@
+//! Symmetric 5-tuple key: both directions of a conversation map to one key.
+
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+/// Addresses as 16 bytes (IPv4 mapped into IPv6), the lower one first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub lo: [u8; 16],
+    pub hi: [u8; 16],
+    pub lo_port: u16,
+    pub hi_port: u16,
+    pub proto: u8,
+}
+
+/// Which side of the key sent a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Lo,
+    Hi,
+}
+
+pub fn addr16(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+pub fn addr_from16(a: [u8; 16]) -> IpAddr {
+    let v6 = std::net::Ipv6Addr::from(a);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+impl FlowKey {
+    /// The key of a packet and the side its sender is on.
+    pub fn new(
+        src: IpAddr,
+        dst: IpAddr,
+        src_port: u16,
+        dst_port: u16,
+        proto: u8,
+    ) -> (FlowKey, Side) {
+        let (s, d) = (addr16(src), addr16(dst));
+        if (s, src_port) <= (d, dst_port) {
+            let key = FlowKey {
+                lo: s,
+                hi: d,
+                lo_port: src_port,
+                hi_port: dst_port,
+                proto,
+            };
+            (key, Side::Lo)
+        } else {
+            let key = FlowKey {
+                lo: d,
+                hi: s,
+                lo_port: dst_port,
+                hi_port: src_port,
+                proto,
+            };
+            (key, Side::Hi)
+        }
+    }
+
+    pub fn addr(&self, side: Side) -> IpAddr {
+        addr_from16(match side {
+            Side::Lo => self.lo,
+            Side::Hi => self.hi,
+        })
+    }
+
+    pub fn port(&self, side: Side) -> u16 {
+        match side {
+            Side::Lo => self.lo_port,
+            Side::Hi => self.hi_port,
+        }
+    }
+
+    /// A hash of the address pair alone, the same for both directions, so
+    /// that all of a conversation (fragments included, which carry no ports)
+    /// lands on one worker.
+    pub fn shard_hash(src: IpAddr, dst: IpAddr) -> u64 {
+        let (a, b) = (addr16(src), addr16(dst));
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let mut h = rustc_hash::FxHasher::default();
+        lo.hash(&mut h);
+        hi.hash(&mut h);
+        // Fx leaves the low bits weak; fold the high ones in.
+        let x = h.finish();
+        x ^ (x >> 29) ^ (x >> 47)
+    }
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Lo => Side::Hi,
+            Side::Hi => Side::Lo,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_directions_give_one_key() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "8.8.8.8".parse().unwrap();
+        let (k1, s1) = FlowKey::new(a, b, 5000, 53, 17);
+        let (k2, s2) = FlowKey::new(b, a, 53, 5000, 17);
+        assert_eq!(k1, k2);
+        assert_ne!(s1, s2);
+        assert_eq!(k1.addr(s1), a);
+        assert_eq!(k1.port(s2), 53);
+        assert_eq!(FlowKey::shard_hash(a, b), FlowKey::shard_hash(b, a));
+    }
+
+    #[test]
+    fn same_address_different_ports() {
+        let a: IpAddr = "::1".parse().unwrap();
+        let (k1, s1) = FlowKey::new(a, a, 9, 7, 6);
+        let (k2, s2) = FlowKey::new(a, a, 7, 9, 6);
+        assert_eq!(k1, k2);
+        assert_ne!(s1, s2);
+    }
+}

@@ -1,0 +1,420 @@
+//! The bounded flow table.
+//!
+//! Flows live in a slab indexed by `u32`; a hash map goes from key to index.
+//! Each flow is on one of three intrusive LRU lists by timeout class, ordered
+//! by last packet, so idle expiry pops from the front and, when the table is
+//! full, the oldest idle flow is evicted in O(1). Unanswered SYNs stay in the
+//! fixed-size [`SynCache`] and never take a slot.
+
+use rustc_hash::FxHashMap;
+
+use super::key::{FlowKey, Side};
+use super::syn_cache::{SynCache, SynEntry};
+use super::{EndReason, Flow};
+use crate::capture::Nanos;
+use crate::decode::{Mac, tcp_flags};
+
+const NIL: u32 = u32::MAX;
+const SECOND: Nanos = 1_000_000_000;
+
+/// Timeout classes.
+const LONG: usize = 0; // established TCP
+const SHORT: usize = 1; // TCP opening or closed
+const DATAGRAM: usize = 2; // UDP, ICMP, other IP
+
+/// Idle timeouts, in capture time.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub tcp_established: Nanos,
+    /// TCP before the handshake completes, and after FIN/RST.
+    pub tcp_transitory: Nanos,
+    pub datagram: Nanos,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            tcp_established: 600 * SECOND,
+            tcp_transitory: 30 * SECOND,
+            datagram: 120 * SECOND,
+        }
+    }
+}
+
+/// Counters a report can show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Conversations seen: flows plus SYN attempts that never got a flow.
+    pub flows: u64,
+    /// TCP attempts whose SYN was never answered.
+    pub unanswered_syns: u64,
+    /// Flows pushed out because the table was full.
+    pub evicted: u64,
+    pub expired: u64,
+    /// Most flows held at once.
+    pub peak: u64,
+}
+
+/// What the table needs of a packet.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketView {
+    pub key: FlowKey,
+    pub side: Side,
+    pub ts: Nanos,
+    pub len: u32,
+    pub src_mac: Option<Mac>,
+    /// TCP flags, `None` for other protocols.
+    pub tcp_flags: Option<u8>,
+    /// TCP sequence number.
+    pub seq: u32,
+}
+
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+pub struct FlowTable {
+    map: FxHashMap<FlowKey, u32>,
+    slots: Vec<Flow>,
+    free: Vec<u32>,
+    lists: [List; 3],
+    timeouts: [Nanos; 3],
+    cap: usize,
+    syn: SynCache,
+    now: Nanos,
+    next_sweep: Nanos,
+    stats: FlowStats,
+}
+
+impl FlowTable {
+    /// `cap` flows at most; `syn_slots` entries in the SYN cache.
+    pub fn new(cap: usize, syn_slots: usize, timeouts: Timeouts) -> FlowTable {
+        let cap = cap.max(1);
+        FlowTable {
+            map: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            lists: [List {
+                head: NIL,
+                tail: NIL,
+            }; 3],
+            timeouts: [
+                timeouts.tcp_established,
+                timeouts.tcp_transitory,
+                timeouts.datagram,
+            ],
+            cap,
+            syn: SynCache::new(syn_slots),
+            now: 0,
+            next_sweep: 0,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> FlowStats {
+        self.stats
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn flow_mut(&mut self, idx: u32) -> &mut Flow {
+        &mut self.slots[idx as usize]
+    }
+
+    /// Accounts a packet to its flow. Returns the flow's index, or `None` when
+    /// the packet was absorbed (a SYN waiting in the SYN cache, or a flow that
+    /// ended with this packet).
+    pub fn update(
+        &mut self,
+        p: &PacketView,
+        on_end: &mut impl FnMut(Flow, EndReason),
+    ) -> Option<u32> {
+        if p.ts > self.now {
+            self.now = p.ts;
+            if self.now >= self.next_sweep {
+                self.expire(on_end);
+                self.next_sweep = self.now + SECOND;
+            }
+        }
+        let flags = p.tcp_flags.unwrap_or(0);
+        let is_syn =
+            p.tcp_flags.is_some() && flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        if let Some(&idx) = self.map.get(&p.key) {
+            let f = &self.slots[idx as usize];
+            let restart = is_syn && f.tcp.closed() && p.side == f.client_side();
+            if !restart {
+                self.account(idx, p);
+                return Some(idx);
+            }
+            // Port reuse: a new connection on a closed flow's 5-tuple.
+            let old = self.remove(idx);
+            on_end(old, EndReason::Closed);
+        }
+        if is_syn {
+            let e = SynEntry {
+                key: p.key,
+                client: p.side,
+                ts: p.ts,
+                last_ts: p.ts,
+                client_mac: p.src_mac,
+                seq: p.seq,
+                packets: 1,
+                bytes: u64::from(p.len),
+            };
+            let before = self.syn.live();
+            if let Some(old) = self.syn.insert(e) {
+                self.stats.flows += 1;
+                self.unanswered(old, on_end);
+            } else if self.syn.live() > before {
+                self.stats.flows += 1;
+            }
+            return None;
+        }
+        let cached = if p.tcp_flags.is_some() {
+            self.syn.take(&p.key)
+        } else {
+            None
+        };
+        if cached.is_none() {
+            self.stats.flows += 1;
+        }
+        let client = match &cached {
+            Some(e) => e.client,
+            None if flags & (tcp_flags::SYN | tcp_flags::ACK)
+                == tcp_flags::SYN | tcp_flags::ACK =>
+            {
+                p.side.other()
+            }
+            None => guess_client(&p.key, p.side),
+        };
+        if self.map.len() >= self.cap {
+            self.evict_oldest(on_end);
+        }
+        let mut flow = Flow {
+            key: p.key,
+            client: Some(client),
+            first_ts: p.ts,
+            last_ts: p.ts,
+            ..Flow::default()
+        };
+        if let Some(e) = cached {
+            flow.first_ts = e.ts;
+            flow.packets[0] = e.packets;
+            flow.bytes[0] = e.bytes;
+            flow.macs[0] = e.client_mac;
+            flow.isn[0] = e.seq;
+            flow.tcp.syn = true;
+        } else if p.tcp_flags.is_some() {
+            flow.tcp.midstream = flags & tcp_flags::SYN == 0;
+        }
+        let idx = self.alloc(flow);
+        self.map.insert(p.key, idx);
+        self.stats.peak = self.stats.peak.max(self.map.len() as u64);
+        self.account(idx, p);
+        // A SYN answered by RST: the attempt is over at once.
+        let f = &self.slots[idx as usize];
+        if f.tcp.rst && f.tcp.syn && !f.tcp.syn_ack {
+            let done = self.remove(idx);
+            on_end(done, EndReason::Closed);
+            return None;
+        }
+        Some(idx)
+    }
+
+    /// Ends every flow idle past its timeout at the table's current time.
+    pub fn expire(&mut self, on_end: &mut impl FnMut(Flow, EndReason)) {
+        for class in 0..3 {
+            loop {
+                let head = self.lists[class].head;
+                if head == NIL {
+                    break;
+                }
+                let f = &self.slots[head as usize];
+                if f.last_ts.saturating_add(self.timeouts[class]) > self.now {
+                    break;
+                }
+                let done = self.remove(head);
+                self.stats.expired += 1;
+                on_end(done, EndReason::Idle);
+            }
+        }
+    }
+
+    /// Ends everything still open, oldest first: the end of the capture.
+    pub fn finish(&mut self, on_end: &mut impl FnMut(Flow, EndReason)) {
+        let mut rest: Vec<u32> = self.map.values().copied().collect();
+        rest.sort_by_key(|&i| {
+            let f = &self.slots[i as usize];
+            (f.first_ts, f.key)
+        });
+        for idx in rest {
+            let f = self.remove(idx);
+            on_end(f, EndReason::Finished);
+        }
+        let mut attempts = Vec::new();
+        self.syn.drain(|e| attempts.push(e));
+        for e in attempts {
+            self.unanswered(e, on_end);
+        }
+    }
+
+    fn unanswered(&mut self, e: SynEntry, on_end: &mut impl FnMut(Flow, EndReason)) {
+        self.stats.unanswered_syns += 1;
+        let mut flow = Flow {
+            key: e.key,
+            client: Some(e.client),
+            first_ts: e.ts,
+            last_ts: e.last_ts,
+            ..Flow::default()
+        };
+        flow.packets[0] = e.packets;
+        flow.bytes[0] = e.bytes;
+        flow.macs[0] = e.client_mac;
+        flow.tcp.syn = true;
+        on_end(flow, EndReason::Idle);
+    }
+
+    fn evict_oldest(&mut self, on_end: &mut impl FnMut(Flow, EndReason)) {
+        let oldest = (0..3)
+            .map(|c| self.lists[c].head)
+            .filter(|&h| h != NIL)
+            .min_by_key(|&h| self.slots[h as usize].last_ts);
+        if let Some(idx) = oldest {
+            let f = self.remove(idx);
+            self.stats.evicted += 1;
+            on_end(f, EndReason::Evicted);
+        }
+    }
+
+    fn account(&mut self, idx: u32, p: &PacketView) {
+        let f = &mut self.slots[idx as usize];
+        let d = usize::from(p.side != f.client_side());
+        f.packets[d] = f.packets[d].saturating_add(1);
+        f.bytes[d] += u64::from(p.len);
+        if f.macs[d].is_none() {
+            f.macs[d] = p.src_mac;
+        }
+        if p.ts > f.last_ts {
+            f.last_ts = p.ts;
+        }
+        let class = if let Some(flags) = p.tcp_flags {
+            let t = &mut f.tcp;
+            let syn = flags & tcp_flags::SYN != 0;
+            let ack = flags & tcp_flags::ACK != 0;
+            if d == 0 {
+                if syn && !ack {
+                    t.syn = true;
+                    f.isn[0] = p.seq;
+                } else if ack && t.syn_ack {
+                    t.established = true;
+                }
+            } else if syn && ack {
+                t.syn_ack = true;
+                f.isn[1] = p.seq;
+            }
+            if flags & tcp_flags::FIN != 0 {
+                t.fin[d] = true;
+            }
+            if flags & tcp_flags::RST != 0 {
+                t.rst = true;
+            }
+            if t.closed() {
+                SHORT
+            } else if t.established || (t.midstream && f.packets[0] > 0 && f.packets[1] > 0) {
+                LONG
+            } else {
+                SHORT
+            }
+        } else {
+            DATAGRAM
+        };
+        self.unlink(idx);
+        self.slots[idx as usize].class = class as u8;
+        self.push_back(idx);
+    }
+
+    fn alloc(&mut self, flow: Flow) -> u32 {
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = flow;
+                i
+            }
+            None => {
+                self.slots.push(flow);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let f = &mut self.slots[idx as usize];
+        f.prev = NIL;
+        f.next = NIL;
+        f.class = DATAGRAM as u8;
+        self.push_back(idx);
+        idx
+    }
+
+    fn remove(&mut self, idx: u32) -> Flow {
+        self.unlink(idx);
+        let f = std::mem::take(&mut self.slots[idx as usize]);
+        self.map.remove(&f.key);
+        self.free.push(idx);
+        f
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        let (prev, next, class) = {
+            let f = &self.slots[idx as usize];
+            (f.prev, f.next, f.class as usize)
+        };
+        if prev == NIL {
+            self.lists[class].head = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.lists[class].tail = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
+        }
+        let f = &mut self.slots[idx as usize];
+        f.prev = NIL;
+        f.next = NIL;
+    }
+
+    fn push_back(&mut self, idx: u32) {
+        let class = self.slots[idx as usize].class as usize;
+        let tail = self.lists[class].tail;
+        {
+            let f = &mut self.slots[idx as usize];
+            f.prev = tail;
+            f.next = NIL;
+        }
+        if tail == NIL {
+            self.lists[class].head = idx;
+        } else {
+            self.slots[tail as usize].next = idx;
+        }
+        self.lists[class].tail = idx;
+    }
+}
+
+/// Which side opened a flow first seen mid-conversation: the side on a
+/// well-known port is taken for the server.
+fn guess_client(key: &FlowKey, sender: Side) -> Side {
+    let (sport, dport) = (key.port(sender), key.port(sender.other()));
+    if sport < 1024 && dport >= 1024 {
+        sender.other()
+    } else {
+        sender
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! iotwatch: a network traffic monitor for home IoT.
+//!
+//! The pipeline, by stage: [`capture`] → [`decode`] → [`flow`] → [`proto`]
+//! analyzers → [`inventory`] and detectors → [`event`]s → [`output`].
+//! [`pipeline`] runs the stages over capture files on one or more threads.
+
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod event;
+pub mod flow;
+pub mod inventory;
+pub mod netconf;
+pub mod output;
+pub mod pipeline;
+pub mod proto;
+pub mod time;

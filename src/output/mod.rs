@@ -1,0 +1,6 @@
+//! Output stage: the report (JSON and the human summary).
+
+pub mod report;
+pub mod summary;
+
+pub use report::{Report, build_report};

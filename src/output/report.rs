@@ -1,0 +1,163 @@
+//! The `analyze` report: one JSON object whose field names are a contract
+//! (DESIGN.md, "Report contract"). Ordering is deterministic, so the same
+//! input gives the same bytes whatever the number of threads.
+
+use serde::Serialize;
+
+use crate::capture::{CaptureFile, LinkType};
+use crate::event::Event;
+use crate::inventory::{DeviceKey, Evidence};
+use crate::pipeline::Analysis;
+use crate::time::rfc3339;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub capture: CaptureSummary,
+    pub devices: Vec<DeviceReport>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CaptureSummary {
+    pub files: Vec<String>,
+    /// Packet records read, whatever their link type.
+    pub packets: u64,
+    /// Captured bytes of those records.
+    pub bytes: u64,
+    pub first_ts: Option<String>,
+    pub last_ts: Option<String>,
+    pub decode_errors: u64,
+    pub link_types: Vec<String>,
+    /// Records of link types not decoded.
+    pub skipped_packets: u64,
+    /// Records lost to damage in the file (truncation, malformed blocks).
+    pub bad_records: u64,
+    pub fragments: u64,
+    /// Conversations: TCP/UDP/ICMP flows, and TCP attempts never answered.
+    pub flows: u64,
+    pub unanswered_syns: u64,
+    /// Flows evicted because the flow table was full (0 unless under pressure).
+    pub flows_evicted: u64,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceReport {
+    pub mac: Option<String>,
+    pub ips: Vec<String>,
+    pub vendor: Option<String>,
+    pub hostname: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+    pub os: Option<String>,
+    pub services: Vec<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub support: Support,
+    pub code_of_practice: CodeOfPractice,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Support {
+    pub status: &'static str,
+    pub end: Option<String>,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CodeOfPractice {
+    pub default_credentials_seen: bool,
+    pub disclosure: Option<Disclosure>,
+    pub support_status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Disclosure {
+    pub policy_url: Option<String>,
+    pub contact: Option<String>,
+    pub source: String,
+}
+
+pub fn mac_string(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+/// Builds the report from a finished analysis and the files it read.
+pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
+    let mut link_types: Vec<LinkType> = files
+        .iter()
+        .flat_map(|f| f.link_types().iter().copied())
+        .collect();
+    link_types.sort();
+    link_types.dedup();
+    let c = &analysis.counters;
+    let capture = CaptureSummary {
+        files: files.iter().map(|f| f.path().to_string()).collect(),
+        packets: files.iter().map(|f| f.stats().packets).sum(),
+        bytes: files.iter().map(|f| f.stats().bytes).sum(),
+        first_ts: analysis.first_ts.map(rfc3339),
+        last_ts: analysis.last_ts.map(rfc3339),
+        decode_errors: c.decode_errors,
+        link_types: link_types.iter().map(|l| l.name()).collect(),
+        skipped_packets: files.iter().map(|f| f.stats().skipped_link).sum(),
+        bad_records: files.iter().map(|f| f.stats().bad_records).sum(),
+        fragments: c.fragments,
+        flows: c.flows.flows,
+        unanswered_syns: c.flows.unanswered_syns,
+        flows_evicted: c.flows.evicted,
+        warnings: files
+            .iter()
+            .flat_map(|f| f.warnings().iter().map(|w| w.to_string()))
+            .collect(),
+    };
+    let devices = analysis
+        .inventory
+        .into_devices()
+        .into_iter()
+        .map(|(key, d)| DeviceReport {
+            mac: match key {
+                DeviceKey::Mac(m) => Some(mac_string(&m)),
+                DeviceKey::Ip(_) => None,
+            },
+            ips: d.ips.iter().map(|ip| ip.to_string()).collect(),
+            vendor: None,
+            hostname: None,
+            kind: None,
+            model: None,
+            firmware: None,
+            os: None,
+            services: d.services.iter().map(|s| s.label()).collect(),
+            first_seen: rfc3339(d.first_seen),
+            last_seen: rfc3339(d.last_seen),
+            packets: d.packets,
+            bytes: d.bytes,
+            support: Support {
+                status: "unknown",
+                end: None,
+                source: None,
+            },
+            code_of_practice: CodeOfPractice {
+                default_credentials_seen: false,
+                disclosure: None,
+                support_status: "unknown",
+            },
+            evidence: d.evidence.into_iter().collect(),
+        })
+        .collect();
+    let mut events = analysis.out.events;
+    // Deterministic whatever the sharding: by time, then by content.
+    events.sort_by_cached_key(|e| (e.ts, serde_json::to_string(e).unwrap_or_default()));
+    Report {
+        capture,
+        devices,
+        events,
+    }
+}

@@ -1,0 +1,77 @@
+//! The human summary `analyze` prints without `--json`.
+
+use std::io::{self, Write};
+
+use super::report::Report;
+
+/// Writes a readable summary: capture totals, the device table, events, warnings.
+pub fn write_summary(r: &Report, w: &mut impl Write) -> io::Result<()> {
+    let c = &r.capture;
+    writeln!(w, "Capture: {}", c.files.join(", "))?;
+    writeln!(
+        w,
+        "  {} packets, {} bytes, {} flows ({} unanswered SYNs), link types: {}",
+        c.packets,
+        c.bytes,
+        c.flows,
+        c.unanswered_syns,
+        if c.link_types.is_empty() {
+            "-".to_string()
+        } else {
+            c.link_types.join(", ")
+        }
+    )?;
+    if let (Some(a), Some(b)) = (&c.first_ts, &c.last_ts) {
+        writeln!(w, "  from {a} to {b}")?;
+    }
+    if c.decode_errors + c.skipped_packets + c.bad_records > 0 {
+        writeln!(
+            w,
+            "  {} decode errors, {} packets of undecoded link types skipped, {} damaged records",
+            c.decode_errors, c.skipped_packets, c.bad_records
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(w, "Devices: {}", r.devices.len())?;
+    if !r.devices.is_empty() {
+        writeln!(
+            w,
+            "  {:<17}  {:<30}  {:>9}  {:>12}  services",
+            "mac", "ips", "packets", "bytes"
+        )?;
+    }
+    for d in &r.devices {
+        let ips = match d.ips.len() {
+            0 => "-".to_string(),
+            1..=2 => d.ips.join(" "),
+            n => format!("{} (+{} more)", d.ips[..2].join(" "), n - 2),
+        };
+        let services = if d.services.is_empty() {
+            "-".to_string()
+        } else {
+            d.services.join(" ")
+        };
+        writeln!(
+            w,
+            "  {:<17}  {:<30}  {:>9}  {:>12}  {}",
+            d.mac.as_deref().unwrap_or("-"),
+            ips,
+            d.packets,
+            d.bytes,
+            services
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(w, "Events: {}", r.events.len())?;
+    for e in &r.events {
+        writeln!(w, "  {}", serde_json::to_string(e).unwrap_or_default())?;
+    }
+    if !c.warnings.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Warnings:")?;
+        for m in &c.warnings {
+            writeln!(w, "  {m}")?;
+        }
+    }
+    Ok(())
+}

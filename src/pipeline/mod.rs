@@ -1,0 +1,256 @@
+//! The whole offline pipeline: capture → decode → flows → analyzers →
+//! inventory, on one thread or sharded over several.
+//!
+//! With one thread, frames go from the reader's buffer straight into the
+//! worker: no channel, no copy. With N threads, the reading thread finds each
+//! frame's address pair, picks a worker by a symmetric hash of it (so both
+//! directions of a conversation, fragments included, meet in one worker), and
+//! copies the frame into that worker's batch. Batches travel through bounded
+//! channels and come back empty to be reused: no allocation per packet.
+
+mod shard;
+mod worker;
+
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::capture::{CaptureError, Frame, LinkType, Nanos, Timeline};
+use crate::flow::{FlowStats, Timeouts};
+use crate::inventory::Inventory;
+use crate::netconf::HomeNets;
+use crate::proto::{Output, Registry};
+
+pub use worker::{Worker, WorkerResult};
+
+/// Flows held at once across all workers. About 160 bytes each with the map
+/// entry: 24 MiB at the cap.
+pub const MAX_FLOWS: usize = 128 * 1024;
+/// Unanswered SYNs remembered across all workers (about 80 bytes each).
+pub const SYN_CACHE: usize = 64 * 1024;
+/// Frames per batch sent to a worker.
+const BATCH_FRAMES: usize = 512;
+/// Bytes per batch (a batch is sent when either limit is reached).
+const BATCH_BYTES: usize = 512 * 1024;
+/// Batches in flight per worker: bounds the memory between reader and workers
+/// to about `workers * (QUEUE_DEPTH + 1) * BATCH_BYTES`.
+const QUEUE_DEPTH: usize = 4;
+
+/// Settings for one analysis run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub threads: usize,
+    pub home: HomeNets,
+    pub max_flows: usize,
+    pub syn_cache: usize,
+    pub timeouts: Timeouts,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            threads: 1,
+            home: HomeNets::default(),
+            max_flows: MAX_FLOWS,
+            syn_cache: SYN_CACHE,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Packet-level counters of a run (summed over workers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets: u64,
+    /// Bytes on the wire.
+    pub bytes: u64,
+    pub decode_errors: u64,
+    pub fragments: u64,
+    pub flows: FlowStats,
+}
+
+impl Counters {
+    fn add(&mut self, o: &Counters) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.decode_errors += o.decode_errors;
+        self.fragments += o.fragments;
+        self.flows.flows += o.flows.flows;
+        self.flows.unanswered_syns += o.flows.unanswered_syns;
+        self.flows.evicted += o.flows.evicted;
+        self.flows.expired += o.flows.expired;
+        self.flows.peak += o.flows.peak;
+    }
+}
+
+/// Everything a run found, merged over workers.
+pub struct Analysis {
+    pub counters: Counters,
+    pub inventory: Inventory,
+    pub out: Output,
+    pub first_ts: Option<Nanos>,
+    pub last_ts: Option<Nanos>,
+}
+
+/// Called now and then with the captured bytes read so far.
+pub type ProgressFn<'a> = &'a mut dyn FnMut(u64);
+
+/// Runs the pipeline over a timeline of capture files.
+pub fn run(
+    timeline: &mut Timeline,
+    config: Config,
+    registry: Registry,
+    progress: ProgressFn<'_>,
+) -> Result<Analysis, CaptureError> {
+    let config = Arc::new(config);
+    let registry = Arc::new(registry);
+    let mut span = Span::default();
+    let results = if config.threads <= 1 {
+        let mut w = Worker::new(config.clone(), registry, 1);
+        let mut read = 0u64;
+        timeline.run(|fr| {
+            span.see(fr.ts);
+            read += fr.data.len() as u64;
+            if span.frames % 65_536 == 0 {
+                progress(read);
+            }
+            w.frame(&fr);
+        })?;
+        vec![w.finish()]
+    } else {
+        run_sharded(timeline, &config, &registry, &mut span, progress)?
+    };
+    let mut counters = Counters::default();
+    let mut inventory = Inventory::default();
+    let mut out = Output::default();
+    for r in results {
+        counters.add(&r.counters);
+        inventory.merge(r.inventory);
+        out.facts.extend(r.out.facts);
+        out.events.extend(r.out.events);
+    }
+    Ok(Analysis {
+        counters,
+        inventory,
+        out,
+        first_ts: span.first,
+        last_ts: span.last,
+    })
+}
+
+#[derive(Default)]
+struct Span {
+    first: Option<Nanos>,
+    last: Option<Nanos>,
+    frames: u64,
+}
+
+impl Span {
+    #[inline]
+    fn see(&mut self, ts: Nanos) {
+        self.frames += 1;
+        // A pcapng simple packet has no time (0): it does not move the span.
+        if ts == 0 {
+            return;
+        }
+        self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
+        self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
+    }
+}
+
+/// Frames copied out of the reader's buffer for one worker.
+struct Batch {
+    data: Vec<u8>,
+    /// (timestamp, link type, offset in `data`, captured length, wire length)
+    frames: Vec<(Nanos, LinkType, u32, u32, u32)>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            data: Vec::with_capacity(BATCH_BYTES + 65_536),
+            frames: Vec::with_capacity(BATCH_FRAMES),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.frames.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+    }
+}
+
+fn run_sharded(
+    timeline: &mut Timeline,
+    config: &Arc<Config>,
+    registry: &Arc<Registry>,
+    span: &mut Span,
+    progress: ProgressFn<'_>,
+) -> Result<Vec<WorkerResult>, CaptureError> {
+    let n = config.threads;
+    let mut senders: Vec<Sender<Batch>> = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    let mut spare: Vec<Receiver<Batch>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = bounded::<Batch>(QUEUE_DEPTH);
+        let (back_tx, back_rx) = bounded::<Batch>(QUEUE_DEPTH + 2);
+        for _ in 0..QUEUE_DEPTH + 1 {
+            back_tx.send(Batch::new()).expect("fresh channel has room");
+        }
+        let mut w = Worker::new(config.clone(), registry.clone(), n);
+        handles.push(thread::spawn(move || {
+            for mut b in rx {
+                for &(ts, link, off, len, orig_len) in &b.frames {
+                    let data = &b.data[off as usize..(off + len) as usize];
+                    w.frame(&Frame {
+                        ts,
+                        link,
+                        data,
+                        orig_len,
+                    });
+                }
+                b.frames.clear();
+                b.data.clear();
+                // The reader may have finished and dropped its side: fine.
+                let _ = back_tx.send(b);
+            }
+            w.finish()
+        }));
+        senders.push(tx);
+        spare.push(back_rx);
+    }
+    let mut current: Vec<Batch> = spare
+        .iter()
+        .map(|r| r.recv().expect("spare batch"))
+        .collect();
+    let mut read = 0u64;
+    let result = timeline.run(|fr| {
+        span.see(fr.ts);
+        read += fr.data.len() as u64;
+        if span.frames % 65_536 == 0 {
+            progress(read);
+        }
+        let i = (shard::hash(&fr) % n as u64) as usize;
+        let b = &mut current[i];
+        let off = b.data.len() as u32;
+        b.data.extend_from_slice(fr.data);
+        b.frames
+            .push((fr.ts, fr.link, off, fr.data.len() as u32, fr.orig_len));
+        if b.full() {
+            let fresh = spare[i].recv().expect("worker alive");
+            let full = std::mem::replace(b, fresh);
+            senders[i].send(full).expect("worker alive");
+        }
+    });
+    for (i, b) in current.into_iter().enumerate() {
+        if !b.frames.is_empty() {
+            senders[i].send(b).expect("worker alive");
+        }
+    }
+    drop(senders);
+    let results = handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        .collect();
+    result?;
+    Ok(results)
+}

@@ -1,0 +1,288 @@
+//! One worker: decode → flows → analyzers → inventory, for the frames of its
+//! shard. With `--threads 1` the only worker runs on the reading thread.
+
+use std::sync::Arc;
+
+use crate::capture::{Frame, Nanos};
+use crate::decode::{self, Fragment, Packet, Transport, tcp_flags};
+use crate::flow::{
+    ActiveApp, App, Chunk, EndReason, Flow, FlowKey, FlowTable, PacketView, Side, Stream,
+};
+use crate::inventory::Inventory;
+use crate::proto::{Dir, Endpoint, FlowInfo, L4, Output, PROBE_PACKETS, Probe, Progress, Registry};
+
+use super::{Config, Counters};
+
+pub struct Worker {
+    flows: FlowTable,
+    inventory: Inventory,
+    registry: Arc<Registry>,
+    out: Output,
+    config: Arc<Config>,
+    counters: Counters,
+}
+
+/// What a worker hands back at the end.
+pub struct WorkerResult {
+    pub inventory: Inventory,
+    pub out: Output,
+    pub counters: Counters,
+}
+
+impl Worker {
+    pub fn new(config: Arc<Config>, registry: Arc<Registry>, shards: usize) -> Worker {
+        let shards = shards.max(1);
+        Worker {
+            flows: FlowTable::new(
+                config.max_flows / shards,
+                config.syn_cache / shards,
+                config.timeouts,
+            ),
+            inventory: Inventory::default(),
+            registry,
+            out: Output::default(),
+            config,
+            counters: Counters::default(),
+        }
+    }
+
+    #[inline]
+    pub fn frame(&mut self, frame: &Frame<'_>) {
+        self.counters.packets += 1;
+        self.counters.bytes += u64::from(frame.orig_len);
+        match decode::decode(frame) {
+            Ok(p) => self.packet(&p),
+            Err(_) => self.counters.decode_errors += 1,
+        }
+    }
+
+    fn packet(&mut self, p: &Packet<'_>) {
+        self.inventory.observe(p, &self.config.home);
+        let Some(ip) = p.ip else { return };
+        if ip.fragment != Fragment::No {
+            self.counters.fragments += 1;
+            if ip.fragment == Fragment::Later {
+                return;
+            }
+        }
+        let (sport, dport, flags, seq, payload) = match p.transport {
+            Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags), t.seq, t.payload),
+            Transport::Udp {
+                src_port,
+                dst_port,
+                payload,
+            } => (src_port, dst_port, None, 0, payload),
+            Transport::Icmp { .. } | Transport::None => (0, 0, None, 0, &[][..]),
+        };
+        let (key, side) = FlowKey::new(ip.src, ip.dst, sport, dport, ip.proto);
+        let view = PacketView {
+            key,
+            side,
+            ts: p.ts,
+            len: p.wire_len,
+            src_mac: p.src_mac,
+            tcp_flags: flags,
+            seq,
+        };
+        let Worker {
+            flows,
+            inventory,
+            out,
+            config,
+            registry,
+            ..
+        } = self;
+        let idx = flows.update(&view, &mut |f, why| {
+            flow_ended(f, why, inventory, out, config)
+        });
+        let l4 = match ip.proto {
+            6 => L4::Tcp,
+            17 => L4::Udp,
+            _ => return,
+        };
+        if let Some(idx) = idx
+            && !payload.is_empty()
+        {
+            let seg = Segment {
+                side,
+                ts: p.ts,
+                seq,
+                syn: flags.is_some_and(|f| f & tcp_flags::SYN != 0),
+                payload,
+            };
+            dispatch(flows.flow_mut(idx), l4, registry, out, &seg);
+        }
+        self.absorb_facts();
+    }
+
+    /// Facts go into the inventory as they come, so they never pile up.
+    fn absorb_facts(&mut self) {
+        if !self.out.facts.is_empty() {
+            for f in self.out.facts.drain(..) {
+                self.inventory.add_fact(f);
+            }
+        }
+    }
+
+    /// Ends every flow and hands back what this worker found.
+    pub fn finish(mut self) -> WorkerResult {
+        let Worker {
+            flows,
+            inventory,
+            out,
+            config,
+            ..
+        } = &mut self;
+        flows.finish(&mut |f, why| flow_ended(f, why, inventory, out, config));
+        self.absorb_facts();
+        self.counters.flows = self.flows.stats();
+        WorkerResult {
+            inventory: self.inventory,
+            out: self.out,
+            counters: self.counters,
+        }
+    }
+}
+
+/// A payload-carrying packet as the analyzers see it.
+struct Segment<'a> {
+    side: Side,
+    ts: Nanos,
+    seq: u32,
+    syn: bool,
+    payload: &'a [u8],
+}
+
+fn flow_info(f: &Flow, l4: L4) -> FlowInfo {
+    let c = f.client_side();
+    let s = c.other();
+    FlowInfo {
+        l4,
+        client: Endpoint {
+            ip: f.key.addr(c),
+            port: f.key.port(c),
+            mac: f.macs[0],
+        },
+        server: Endpoint {
+            ip: f.key.addr(s),
+            port: f.key.port(s),
+            mac: f.macs[1],
+        },
+        start: f.first_ts,
+    }
+}
+
+/// Finds the flow's analyzer on its first payload, then feeds it. A flow no
+/// analyzer wants becomes `Ignored` and is never looked at again.
+fn dispatch(f: &mut Flow, l4: L4, registry: &Registry, out: &mut Output, seg: &Segment<'_>) {
+    let dir = f.dir_of(seg.side);
+    let chosen = match &mut f.app {
+        App::Ignored => return,
+        App::Active(_) => None,
+        App::Undecided => {
+            let info = flow_info(f, l4);
+            match registry.by_port(&info) {
+                Some(i) => Some(i),
+                None if registry.has_probers() => {
+                    probe(f, l4, registry, dir, seg.payload, PROBE_PACKETS)
+                }
+                None => {
+                    f.app = App::Ignored;
+                    return;
+                }
+            }
+        }
+        App::Probing(left) => {
+            let left = *left;
+            probe(f, l4, registry, dir, seg.payload, left)
+        }
+    };
+    if let Some(i) = chosen {
+        let info = flow_info(f, l4);
+        let mut streams = [Stream::default(), Stream::default()];
+        if f.tcp.syn {
+            streams[0].start_at(f.isn[0].wrapping_add(1));
+        }
+        if f.tcp.syn_ack {
+            streams[1].start_at(f.isn[1].wrapping_add(1));
+        }
+        f.app = App::Active(Box::new(ActiveApp {
+            analyzer: registry.start(i, &info),
+            info,
+            streams,
+        }));
+    }
+    let App::Active(app) = &mut f.app else { return };
+    let ActiveApp {
+        analyzer,
+        info,
+        streams,
+    } = app.as_mut();
+    let progress = match l4 {
+        L4::Tcp => {
+            let mut progress = Progress::More;
+            let stream = &mut streams[usize::from(dir == Dir::ToClient)];
+            stream.segment(seg.seq, seg.syn, seg.payload, &mut |c: Chunk<'_>| {
+                if progress == Progress::More {
+                    progress = analyzer.data(info, dir, seg.ts, c, out);
+                }
+            });
+            if streams[0].capped() && streams[1].capped() {
+                Progress::Done
+            } else {
+                progress
+            }
+        }
+        L4::Udp => analyzer.data(info, dir, seg.ts, Chunk::Data(seg.payload), out),
+    };
+    if progress == Progress::Done {
+        f.app = App::Ignored;
+    }
+}
+
+/// Asks the probing analyzers; `Unsure` keeps the flow probing for at most
+/// `left` payload packets.
+fn probe(
+    f: &mut Flow,
+    l4: L4,
+    registry: &Registry,
+    dir: Dir,
+    payload: &[u8],
+    left: u8,
+) -> Option<usize> {
+    match registry.probe(l4, dir, payload) {
+        Ok(i) => Some(i),
+        Err(Probe::Unsure) if left > 1 => {
+            f.app = App::Probing(left - 1);
+            None
+        }
+        Err(_) => {
+            f.app = App::Ignored;
+            None
+        }
+    }
+}
+
+fn flow_ended(
+    mut f: Flow,
+    _why: EndReason,
+    inventory: &mut Inventory,
+    out: &mut Output,
+    config: &Config,
+) {
+    if let App::Active(app) = &mut f.app {
+        let ActiveApp {
+            analyzer,
+            info,
+            streams,
+        } = app.as_mut();
+        for (i, s) in streams.iter_mut().enumerate() {
+            let dir = if i == 0 { Dir::ToServer } else { Dir::ToClient };
+            s.flush(&mut |c| {
+                analyzer.data(info, dir, f.last_ts, c, out);
+            });
+        }
+        analyzer.end(info, f.last_ts, out);
+    }
+    inventory.flow_ended(&f, &config.home);
+}

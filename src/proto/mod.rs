@@ -1,0 +1,191 @@
+//! Protocol analyzers and the interface they plug into.
+//!
+//! An [`Analyzer`] claims flows by server port and/or by probing the first
+//! payload bytes. For each claimed flow it starts a [`FlowAnalyzer`], which is
+//! fed reassembled TCP bytes (or UDP datagrams) with direction and time, and
+//! emits device facts and events into an [`Output`]. A flow no analyzer claims
+//! costs nothing beyond its flow-table entry: no per-packet call is made.
+
+use std::net::IpAddr;
+
+use crate::capture::Nanos;
+use crate::decode::Mac;
+use crate::event::Event;
+use crate::flow::Chunk;
+use crate::inventory::Fact;
+
+/// Direction of data within a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// From the side that opened the flow.
+    ToServer,
+    ToClient,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L4 {
+    Tcp,
+    Udp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub mac: Option<Mac>,
+}
+
+/// What an analyzer knows of its flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowInfo {
+    pub l4: L4,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub start: Nanos,
+}
+
+/// Answer to "is this flow yours?" from the first payload bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    Yes,
+    /// Not enough bytes to tell: ask again with the next payload.
+    Unsure,
+    No,
+}
+
+/// Whether a flow analyzer wants more of its flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    More,
+    /// Nothing more to learn: the flow's analyzer state is freed.
+    Done,
+}
+
+/// Facts and events produced while analysing. Owned by a worker and drained
+/// by it, so analyzers never touch shared state.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub facts: Vec<Fact>,
+    pub events: Vec<Event>,
+}
+
+/// One protocol, registered once per run.
+pub trait Analyzer: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Server ports it claims over TCP.
+    fn tcp_ports(&self) -> &[u16] {
+        &[]
+    }
+    /// Server ports it claims over UDP.
+    fn udp_ports(&self) -> &[u16] {
+        &[]
+    }
+    /// Whether [`Analyzer::probe`] should be asked about unclaimed flows.
+    fn probes(&self) -> bool {
+        false
+    }
+    /// Looks at the first payload of an unclaimed flow.
+    fn probe(&self, _l4: L4, _dir: Dir, _first: &[u8]) -> Probe {
+        Probe::No
+    }
+    /// State for one claimed flow.
+    fn start(&self, flow: &FlowInfo) -> Box<dyn FlowAnalyzer>;
+}
+
+/// Per-flow state of one analyzer.
+pub trait FlowAnalyzer: Send {
+    /// Reassembled TCP bytes or a gap; for UDP, one datagram per call.
+    fn data(
+        &mut self,
+        flow: &FlowInfo,
+        dir: Dir,
+        ts: Nanos,
+        chunk: Chunk<'_>,
+        out: &mut Output,
+    ) -> Progress;
+    /// The flow ended (FIN/RST, timeout, eviction or end of capture).
+    fn end(&mut self, _flow: &FlowInfo, _ts: Nanos, _out: &mut Output) {}
+}
+
+/// Sentinel for "no analyzer" in the port maps.
+const NONE: u8 = u8::MAX;
+/// Payload packets an unsure probe may look at before the flow is given up.
+pub const PROBE_PACKETS: u8 = 4;
+
+/// The registered analyzers, with port maps for O(1) claims.
+pub struct Registry {
+    analyzers: Vec<Box<dyn Analyzer>>,
+    tcp: Box<[u8]>,
+    udp: Box<[u8]>,
+    probers: Vec<u8>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new(Vec::new())
+    }
+}
+
+impl Registry {
+    pub fn new(analyzers: Vec<Box<dyn Analyzer>>) -> Registry {
+        assert!(analyzers.len() < NONE as usize, "too many analyzers");
+        let mut tcp = vec![NONE; 65536].into_boxed_slice();
+        let mut udp = vec![NONE; 65536].into_boxed_slice();
+        let mut probers = Vec::new();
+        for (i, a) in analyzers.iter().enumerate() {
+            for &p in a.tcp_ports() {
+                tcp[p as usize] = i as u8;
+            }
+            for &p in a.udp_ports() {
+                udp[p as usize] = i as u8;
+            }
+            if a.probes() {
+                probers.push(i as u8);
+            }
+        }
+        Registry {
+            analyzers,
+            tcp,
+            udp,
+            probers,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.analyzers.is_empty()
+    }
+
+    /// The analyzer claiming a flow by port: the server's port first.
+    pub fn by_port(&self, flow: &FlowInfo) -> Option<usize> {
+        let map = match flow.l4 {
+            L4::Tcp => &self.tcp,
+            L4::Udp => &self.udp,
+        };
+        [flow.server.port, flow.client.port]
+            .into_iter()
+            .map(|p| map[p as usize])
+            .find(|&i| i != NONE)
+            .map(usize::from)
+    }
+
+    pub fn has_probers(&self) -> bool {
+        !self.probers.is_empty()
+    }
+
+    /// Asks each probing analyzer; the first `Yes` wins.
+    pub fn probe(&self, l4: L4, dir: Dir, first: &[u8]) -> Result<usize, Probe> {
+        let mut any_unsure = false;
+        for &i in &self.probers {
+            match self.analyzers[i as usize].probe(l4, dir, first) {
+                Probe::Yes => return Ok(i as usize),
+                Probe::Unsure => any_unsure = true,
+                Probe::No => {}
+            }
+        }
+        Err(if any_unsure { Probe::Unsure } else { Probe::No })
+    }
+
+    pub fn start(&self, i: usize, flow: &FlowInfo) -> Box<dyn FlowAnalyzer> {
+        self.analyzers[i].start(flow)
+    }
+}
