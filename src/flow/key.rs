@@ -3,11 +3,12 @@
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
-/// Addresses as 16 bytes (IPv4 mapped into IPv6), the lower one first.
+/// Addresses as 128-bit integers (IPv4 mapped into IPv6), the lower one
+/// first: integers compare and hash in a few instructions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
-    pub lo: [u8; 16],
-    pub hi: [u8; 16],
+    pub lo: u128,
+    pub hi: u128,
     pub lo_port: u16,
     pub hi_port: u16,
     pub proto: u8,
@@ -20,14 +21,15 @@ pub enum Side {
     Hi,
 }
 
-pub fn addr16(ip: IpAddr) -> [u8; 16] {
+#[inline]
+pub fn addr16(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
+        IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
     }
 }
 
-pub fn addr_from16(a: [u8; 16]) -> IpAddr {
+pub fn addr_from16(a: u128) -> IpAddr {
     let v6 = std::net::Ipv6Addr::from(a);
     match v6.to_ipv4_mapped() {
         Some(v4) => IpAddr::V4(v4),

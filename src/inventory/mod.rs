@@ -93,6 +93,8 @@ pub struct Device {
     pub bytes: u64,
     pub ips: BTreeSet<IpAddr>,
     pub ips_dropped: u64,
+    /// The address added last: most packets repeat it, and then the set is not searched.
+    last_ip: Option<IpAddr>,
     pub services: BTreeSet<Service>,
     pub evidence: BTreeSet<Evidence>,
     pub evidence_dropped: u64,
@@ -107,7 +109,12 @@ impl Device {
         self.last_seen = self.last_seen.max(ts);
     }
 
+    #[inline]
     fn add_ip(&mut self, ip: IpAddr) {
+        if self.last_ip == Some(ip) {
+            return;
+        }
+        self.last_ip = Some(ip);
         if self.ips.len() < MAX_IPS {
             self.ips.insert(ip);
         } else if !self.ips.contains(&ip) {
@@ -146,12 +153,36 @@ impl Device {
     }
 }
 
-#[derive(Default)]
+/// Slots of the recent-MAC memo (direct-mapped by the MAC's last byte).
+const MEMO: usize = 256;
+
 pub struct Inventory {
-    index: FxHashMap<DeviceKey, u32>,
+    /// Recently looked-up MACs and their device index: a LAN's packets come
+    /// from few MACs, and a memo hit skips hashing.
+    memo: Box<[(u64, u32); MEMO]>,
+    /// MACs as integers, and home IPs, to device index: integer keys hash fast.
+    by_mac: FxHashMap<u64, u32>,
+    by_ip: FxHashMap<IpAddr, u32>,
     devices: Vec<(DeviceKey, Device)>,
     /// Devices not tracked because `MAX_DEVICES` was reached.
     pub dropped: u64,
+}
+
+impl Default for Inventory {
+    fn default() -> Self {
+        Inventory {
+            // No MAC maps to u64::MAX (its top two bytes are zero).
+            memo: Box::new([(u64::MAX, 0); MEMO]),
+            by_mac: FxHashMap::default(),
+            by_ip: FxHashMap::default(),
+            devices: Vec::new(),
+            dropped: 0,
+        }
+    }
+}
+
+fn mac_u64(m: &Mac) -> u64 {
+    u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
 }
 
 fn unicast(m: &Mac) -> bool {
@@ -159,9 +190,26 @@ fn unicast(m: &Mac) -> bool {
 }
 
 impl Inventory {
+    fn find(&mut self, key: &DeviceKey) -> Option<u32> {
+        match key {
+            DeviceKey::Mac(m) => {
+                let k = mac_u64(m);
+                let slot = &mut self.memo[usize::from(m[5] ^ m[3])];
+                if slot.0 == k {
+                    return Some(slot.1);
+                }
+                let i = self.by_mac.get(&k).copied()?;
+                *slot = (k, i);
+                Some(i)
+            }
+            DeviceKey::Ip(ip) => self.by_ip.get(ip).copied(),
+        }
+    }
+
+    #[inline]
     fn device(&mut self, key: DeviceKey) -> Option<&mut Device> {
-        let i = match self.index.get(&key) {
-            Some(&i) => i,
+        let i = match self.find(&key) {
+            Some(i) => i,
             None => {
                 if self.devices.len() >= MAX_DEVICES {
                     self.dropped += 1;
@@ -169,7 +217,10 @@ impl Inventory {
                 }
                 let i = self.devices.len() as u32;
                 self.devices.push((key, Device::default()));
-                self.index.insert(key, i);
+                match key {
+                    DeviceKey::Mac(m) => self.by_mac.insert(mac_u64(&m), i),
+                    DeviceKey::Ip(ip) => self.by_ip.insert(ip, i),
+                };
                 i
             }
         };
@@ -249,7 +300,7 @@ impl Inventory {
             None => DeviceKey::Ip(ip),
         };
         // Only devices already seen; a flow alone does not make a device.
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(i) = self.find(&key) {
             let d = &mut self.devices[i as usize].1;
             if d.services.len() < MAX_SERVICES {
                 d.services.insert(Service {
