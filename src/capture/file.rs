@@ -766,7 +766,11 @@ mod tests {
         assert!(matches!(e, Err(CaptureError::Empty { .. })));
         let e =
             CaptureFile::from_reader("x", Box::new(Cursor::new(vec![0xd4, 0xc3, 0xb2, 0xa1, 2])));
-        assert!(matches!(e, Err(CaptureError::BadHeader { .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(CaptureError::BadHeader { .. })),
+            "{:?}",
+            e.err()
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub struct Arp {
     pub target_ip: Ipv4Addr,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Packet<'a> {
     pub ts: Nanos,
     /// Length on the wire.

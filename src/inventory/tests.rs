@@ -1,1 +1,140 @@
+use std::net::IpAddr;
 
+use super::*;
+use crate::decode::{Ip, Transport};
+
+const DEV: Mac = [0x00, 0x11, 0x22, 0x33, 0x44, 0x55];
+const ROUTER: Mac = [0x00, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+
+fn pkt(
+    src_mac: Option<Mac>,
+    dst_mac: Option<Mac>,
+    src: &str,
+    dst: &str,
+    ts: Nanos,
+) -> Packet<'static> {
+    Packet {
+        ts,
+        wire_len: 100,
+        src_mac,
+        dst_mac,
+        vlan: None,
+        ip: Some(Ip {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            proto: 17,
+            ttl: 64,
+            fragment: crate::decode::Fragment::No,
+        }),
+        arp: None,
+        transport: Transport::None,
+    }
+}
+
+#[test]
+fn router_does_not_collect_internet_addresses() {
+    let home = HomeNets::default();
+    let mut inv = Inventory::default();
+    inv.observe(
+        &pkt(Some(DEV), Some(ROUTER), "192.168.1.20", "93.184.216.34", 5),
+        &home,
+    );
+    inv.observe(
+        &pkt(Some(ROUTER), Some(DEV), "93.184.216.34", "192.168.1.20", 7),
+        &home,
+    );
+    inv.observe(
+        &pkt(Some(ROUTER), Some(DEV), "192.168.1.1", "192.168.1.20", 9),
+        &home,
+    );
+    let devs = inv.into_devices();
+    assert_eq!(devs.len(), 2);
+    let router = &devs
+        .iter()
+        .find(|(k, _)| *k == DeviceKey::Mac(ROUTER))
+        .unwrap()
+        .1;
+    assert_eq!(
+        router.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        ["192.168.1.1"]
+    );
+    assert_eq!(router.packets, 3);
+    assert_eq!((router.first_seen, router.last_seen), (7, 9));
+    let dev = &devs
+        .iter()
+        .find(|(k, _)| *k == DeviceKey::Mac(DEV))
+        .unwrap()
+        .1;
+    assert_eq!(dev.ips.len(), 1);
+}
+
+#[test]
+fn without_macs_home_ips_are_devices() {
+    let home = HomeNets::default();
+    let mut inv = Inventory::default();
+    inv.observe(&pkt(None, None, "10.0.0.2", "8.8.8.8", 1), &home);
+    inv.observe(&pkt(None, None, "8.8.8.8", "10.0.0.2", 2), &home);
+    inv.observe(&pkt(None, None, "8.8.8.8", "10.0.0.3", 2), &home);
+    let devs = inv.into_devices();
+    // 10.0.0.3 only received: not a device yet.
+    assert_eq!(devs.len(), 1);
+    assert_eq!(
+        devs[0].0,
+        DeviceKey::Ip("10.0.0.2".parse::<IpAddr>().unwrap())
+    );
+    assert_eq!(devs[0].1.packets, 2);
+}
+
+#[test]
+fn multicast_and_broadcast_macs_are_not_devices() {
+    let home = HomeNets::default();
+    let mut inv = Inventory::default();
+    inv.observe(
+        &pkt(
+            Some(DEV),
+            Some([0xff; 6]),
+            "192.168.1.20",
+            "255.255.255.255",
+            1,
+        ),
+        &home,
+    );
+    inv.observe(
+        &pkt(
+            Some(DEV),
+            Some([0x01, 0, 0x5e, 0, 0, 0xfb]),
+            "192.168.1.20",
+            "224.0.0.251",
+            1,
+        ),
+        &home,
+    );
+    assert_eq!(inv.into_devices().len(), 1);
+}
+
+#[test]
+fn merge_sums_and_unions() {
+    let home = HomeNets::default();
+    let mut a = Inventory::default();
+    let mut b = Inventory::default();
+    a.observe(&pkt(Some(DEV), None, "192.168.1.20", "8.8.8.8", 10), &home);
+    b.observe(&pkt(Some(DEV), None, "192.168.1.21", "8.8.8.8", 5), &home);
+    a.merge(b);
+    let devs = a.into_devices();
+    assert_eq!(devs[0].1.packets, 2);
+    assert_eq!(devs[0].1.first_seen, 5);
+    assert_eq!(devs[0].1.ips.len(), 2);
+}
+
+#[test]
+fn ips_per_device_are_capped() {
+    let home = HomeNets::default();
+    let mut inv = Inventory::default();
+    for i in 0..200u32 {
+        let ip = format!("10.0.{}.{}", i / 200, i % 200);
+        inv.observe(&pkt(Some(DEV), None, &ip, "8.8.8.8", 1), &home);
+    }
+    let devs = inv.into_devices();
+    assert_eq!(devs[0].1.ips.len(), MAX_IPS);
+    assert_eq!(devs[0].1.ips_dropped, 200 - MAX_IPS as u64);
+}

@@ -1,1 +1,176 @@
+use std::net::IpAddr;
 
+use super::*;
+
+const S: Nanos = SECOND;
+
+fn view(src: &str, dst: &str, sp: u16, dp: u16, flags: Option<u8>, ts: Nanos) -> PacketView {
+    let (key, side) = FlowKey::new(
+        src.parse::<IpAddr>().unwrap(),
+        dst.parse().unwrap(),
+        sp,
+        dp,
+        if flags.is_some() { 6 } else { 17 },
+    );
+    PacketView {
+        key,
+        side,
+        ts,
+        len: 60,
+        src_mac: None,
+        tcp_flags: flags,
+        seq: 100,
+    }
+}
+
+const SYN: Option<u8> = Some(tcp_flags::SYN);
+const SYNACK: Option<u8> = Some(tcp_flags::SYN | tcp_flags::ACK);
+const ACK: Option<u8> = Some(tcp_flags::ACK);
+const RST: Option<u8> = Some(tcp_flags::RST | tcp_flags::ACK);
+
+fn table(cap: usize) -> FlowTable {
+    FlowTable::new(cap, 1024, Timeouts::default())
+}
+
+#[test]
+fn unanswered_syns_take_no_flow_slot() {
+    let mut t = table(16);
+    let mut ended = Vec::new();
+    for i in 0..1000u32 {
+        let dst = format!("203.0.{}.{}", i / 250, i % 250);
+        assert!(
+            t.update(&view("10.0.0.5", &dst, 40000, 23, SYN, S), &mut |f, r| {
+                ended.push((f.key, r))
+            })
+            .is_none()
+        );
+    }
+    assert_eq!(t.len(), 0);
+    t.finish(&mut |f, r| ended.push((f.key, r)));
+    let st = t.stats();
+    assert_eq!(st.flows, 1000);
+    assert_eq!(st.unanswered_syns, 1000);
+    assert_eq!(ended.len(), 1000);
+}
+
+#[test]
+fn handshake_makes_a_flow_with_the_right_client() {
+    let mut t = table(16);
+    let mut none = |_: Flow, _: EndReason| panic!("nothing ends");
+    assert!(
+        t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, SYN, S), &mut none)
+            .is_none()
+    );
+    let i = t
+        .update(
+            &view("10.0.0.9", "10.0.0.5", 80, 40000, SYNACK, S),
+            &mut none,
+        )
+        .unwrap();
+    t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, ACK, S), &mut none)
+        .unwrap();
+    let f = t.flow_mut(i);
+    assert_eq!(f.key.addr(f.client_side()).to_string(), "10.0.0.5");
+    assert!(f.tcp.syn && f.tcp.syn_ack && f.tcp.established);
+    assert_eq!(f.packets, [2, 1]);
+    assert!(f.answered());
+    assert_eq!(t.stats().flows, 1);
+}
+
+#[test]
+fn syn_answered_by_rst_ends_at_once() {
+    let mut t = table(16);
+    let mut ended = Vec::new();
+    t.update(
+        &view("10.0.0.5", "10.0.0.9", 40000, 81, SYN, S),
+        &mut |f, r| ended.push((f, r)),
+    );
+    assert!(
+        t.update(
+            &view("10.0.0.9", "10.0.0.5", 81, 40000, RST, S),
+            &mut |f, r| ended.push((f, r))
+        )
+        .is_none()
+    );
+    assert_eq!(ended.len(), 1);
+    assert!(ended[0].0.tcp.rst && !ended[0].0.answered());
+    assert_eq!(t.len(), 0);
+    assert_eq!(t.stats().flows, 1);
+}
+
+#[test]
+fn idle_flows_expire_by_class() {
+    let mut t = table(16);
+    let mut ended = Vec::new();
+    t.update(
+        &view("10.0.0.5", "8.8.8.8", 5000, 53, None, S),
+        &mut |f, r| ended.push((f.key, r)),
+    );
+    t.update(
+        &view("8.8.8.8", "10.0.0.5", 53, 5000, None, S),
+        &mut |f, r| ended.push((f.key, r)),
+    );
+    // Another flow 121 s later pushes the clock past the UDP timeout.
+    t.update(
+        &view("10.0.0.6", "8.8.8.8", 5000, 53, None, 122 * S),
+        &mut |f, r| ended.push((f.key, r)),
+    );
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].1, EndReason::Idle);
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn full_table_evicts_the_oldest() {
+    let mut t = table(4);
+    let mut ended = Vec::new();
+    for i in 0..6u64 {
+        let src = format!("10.0.0.{}", i + 1);
+        t.update(
+            &view(&src, "8.8.8.8", 5000, 53, None, S + i),
+            &mut |f, r| ended.push((f.key, r)),
+        );
+    }
+    assert_eq!(t.len(), 4);
+    assert_eq!(t.stats().evicted, 2);
+    let first = FlowKey::new(
+        "10.0.0.1".parse().unwrap(),
+        "8.8.8.8".parse().unwrap(),
+        5000,
+        53,
+        17,
+    )
+    .0;
+    assert_eq!(ended[0], (first, EndReason::Evicted));
+}
+
+#[test]
+fn port_reuse_after_close_starts_a_new_flow() {
+    let mut t = table(16);
+    let mut ended = Vec::new();
+    let mut on = |f: Flow, r: EndReason| ended.push((f.packets, r));
+    t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, SYN, S), &mut on);
+    t.update(&view("10.0.0.9", "10.0.0.5", 80, 40000, SYNACK, S), &mut on);
+    t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, RST, S), &mut on);
+    t.update(
+        &view("10.0.0.5", "10.0.0.9", 40000, 80, SYN, 2 * S),
+        &mut on,
+    );
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].1, EndReason::Closed);
+    assert_eq!(t.stats().flows, 2);
+}
+
+#[test]
+fn midstream_flow_guesses_server_by_well_known_port() {
+    let mut t = table(16);
+    let i = t
+        .update(
+            &view("1.2.3.4", "10.0.0.5", 443, 50000, ACK, S),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    let f = t.flow_mut(i);
+    assert_eq!(f.key.port(f.client_side()), 50000);
+    assert!(f.tcp.midstream);
+}
