@@ -437,7 +437,8 @@ fn handle_block(
                 snaplen,
             },
         ) => {
-            *link = LinkType::from_dlt(h.network.0 as u32);
+            // The upper bits of the field carry FCS information, not the link type.
+            *link = LinkType::from_dlt(h.network.0 as u32 & 0xFFFF);
             *nanos = h.is_nanosecond_precision();
             *snaplen = h.snaplen;
             link_types.push(*link);

@@ -46,6 +46,9 @@ impl Default for Timeouts {
 pub struct FlowStats {
     /// Conversations seen: flows plus SYN attempts that never got a flow.
     pub flows: u64,
+    /// Of those, TCP and UDP.
+    pub tcp: u64,
+    pub udp: u64,
     /// TCP attempts whose SYN was never answered.
     pub unanswered_syns: u64,
     /// Flows pushed out because the table was full.
@@ -149,14 +152,27 @@ impl FlowTable {
             p.tcp_flags.is_some() && flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         if let Some(&idx) = self.map.get(&p.key) {
             let f = &self.slots[idx as usize];
+            // Idle past its timeout but not yet swept (sweeps run once a second).
+            let idle = f.last_ts.saturating_add(self.timeouts[f.class as usize]) < p.ts;
             let restart = is_syn && f.tcp.closed() && p.side == f.client_side();
-            if !restart {
+            if !restart && !idle {
                 self.account(idx, p);
                 return Some(idx);
             }
-            // Port reuse: a new connection on a closed flow's 5-tuple.
+            // Port reuse (a new connection on a closed flow's 5-tuple), or a
+            // tuple used again after its flow went idle.
             let old = self.remove(idx);
-            on_end(old, EndReason::Closed);
+            if idle {
+                self.stats.expired += 1;
+            }
+            on_end(
+                old,
+                if idle {
+                    EndReason::Idle
+                } else {
+                    EndReason::Closed
+                },
+            );
         }
         if is_syn {
             let e = SynEntry {
@@ -170,11 +186,12 @@ impl FlowTable {
                 bytes: u64::from(p.len),
             };
             let before = self.syn.live();
-            if let Some(old) = self.syn.insert(e) {
-                self.stats.flows += 1;
+            let displaced = self.syn.insert(e);
+            if displaced.is_some() || self.syn.live() > before {
+                self.count_new(6);
+            }
+            if let Some(old) = displaced {
                 self.unanswered(old, on_end);
-            } else if self.syn.live() > before {
-                self.stats.flows += 1;
             }
             return None;
         }
@@ -184,7 +201,7 @@ impl FlowTable {
             None
         };
         if cached.is_none() {
-            self.stats.flows += 1;
+            self.count_new(p.key.proto);
         }
         let client = match &cached {
             Some(e) => e.client,
@@ -266,6 +283,15 @@ impl FlowTable {
         }
     }
 
+    fn count_new(&mut self, proto: u8) {
+        self.stats.flows += 1;
+        match proto {
+            6 => self.stats.tcp += 1,
+            17 => self.stats.udp += 1,
+            _ => {}
+        }
+    }
+
     fn unanswered(&mut self, e: SynEntry, on_end: &mut impl FnMut(Flow, EndReason)) {
         self.stats.unanswered_syns += 1;
         let mut flow = Flow {
@@ -328,7 +354,11 @@ impl FlowTable {
             }
             if t.closed() {
                 SHORT
-            } else if t.established || (t.midstream && f.packets[0] > 0 && f.packets[1] > 0) {
+            } else if t.syn_ack
+                || t.established
+                || (t.midstream && f.packets[0] > 0 && f.packets[1] > 0)
+            {
+                // Answered: the connection exists even if its last ACK was not captured.
                 LONG
             } else {
                 SHORT

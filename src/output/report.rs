@@ -35,6 +35,8 @@ pub struct CaptureSummary {
     pub fragments: u64,
     /// Conversations: TCP/UDP/ICMP flows, and TCP attempts never answered.
     pub flows: u64,
+    pub tcp_flows: u64,
+    pub udp_flows: u64,
     pub unanswered_syns: u64,
     /// Flows evicted because the flow table was full (0 unless under pressure).
     pub flows_evicted: u64,
@@ -111,6 +113,8 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
         bad_records: files.iter().map(|f| f.stats().bad_records).sum(),
         fragments: c.fragments,
         flows: c.flows.flows,
+        tcp_flows: c.flows.tcp,
+        udp_flows: c.flows.udp,
         unanswered_syns: c.flows.unanswered_syns,
         flows_evicted: c.flows.evicted,
         warnings: files

@@ -77,6 +77,8 @@ impl Counters {
         self.decode_errors += o.decode_errors;
         self.fragments += o.fragments;
         self.flows.flows += o.flows.flows;
+        self.flows.tcp += o.flows.tcp;
+        self.flows.udp += o.flows.udp;
         self.flows.unanswered_syns += o.flows.unanswered_syns;
         self.flows.evicted += o.flows.evicted;
         self.flows.expired += o.flows.expired;

@@ -1,0 +1,73 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use iotwatch::capture::Timeline;
+use iotwatch::output::{Report, build_report};
+use iotwatch::pipeline::{self, Config};
+use iotwatch::proto::Registry;
+
+/// `../shared` next to the repository, if this checkout has it.
+pub fn shared() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures");
+    if p.join("MANIFEST.tsv").is_file() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIPPED: ../shared/captures is absent (the shared test corpus is not part of this repository)"
+        );
+        None
+    }
+}
+
+/// Runs the library pipeline as `iotwatch analyze` does.
+pub fn analyze(paths: &[&Path], threads: usize) -> Result<Report, iotwatch::capture::CaptureError> {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let mut tl = Timeline::open(&names)?;
+    let config = Config {
+        threads,
+        ..Config::default()
+    };
+    let a = pipeline::run(&mut tl, config, Registry::default(), &mut |_| {})?;
+    Ok(build_report(a, tl.files()))
+}
+
+pub fn json(r: &Report) -> String {
+    serde_json::to_string_pretty(r).unwrap()
+}
+
+/// Writes a little-endian microsecond pcap.
+pub fn write_pcap(path: &Path, linktype: u32, frames: &[(u64, Vec<u8>)]) {
+    let mut v = Vec::new();
+    v.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
+    v.extend_from_slice(&[2, 0, 4, 0]);
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&65535u32.to_le_bytes());
+    v.extend_from_slice(&linktype.to_le_bytes());
+    for (ts_us, data) in frames {
+        v.extend_from_slice(&((ts_us / 1_000_000) as u32).to_le_bytes());
+        v.extend_from_slice(&((ts_us % 1_000_000) as u32).to_le_bytes());
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(data);
+    }
+    std::fs::write(path, v).unwrap();
+}
+
+/// The manifest rows: (relative path, packets, link type).
+pub fn manifest(dir: &Path) -> Vec<(String, u64, String)> {
+    std::fs::read_to_string(dir.join("MANIFEST.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            Some((
+                c.first()?.to_string(),
+                c.get(6)?.parse().ok()?,
+                c.get(7)?.to_string(),
+            ))
+        })
+        .collect()
+}
