@@ -1,0 +1,240 @@
+//! The `iotwatch analyze` command as a user runs it: exit codes, messages
+//! that name the file, and bad input that must never panic or hang.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::write_pcap;
+use etherparse::PacketBuilder;
+
+fn iotwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iotwatch"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn frames() -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let cam = [0x00, 0x12, 0x34, 0x00, 0x00, 0x01];
+    let router = [0x00, 0x12, 0x34, 0x00, 0x00, 0xfe];
+    for (i, (src, dst, sip, dip, sp, dp)) in [
+        (
+            cam,
+            router,
+            [192, 168, 1, 10],
+            [192, 168, 1, 1],
+            40000u16,
+            53u16,
+        ),
+        (router, cam, [192, 168, 1, 1], [192, 168, 1, 10], 53, 40000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(src, dst)
+            .ipv4(sip, dip, 64)
+            .udp(sp, dp)
+            .write(&mut v, b"dns")
+            .unwrap();
+        out.push((1_700_000_000_000_000 + i as u64 * 1000, v));
+    }
+    out
+}
+
+#[test]
+fn json_report_has_the_contract_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.pcap");
+    write_pcap(&p, 1, &frames());
+    let o = iotwatch(&["analyze", "-r", p.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["capture"]["packets"], 2);
+    assert_eq!(v["capture"]["flows"], 1);
+    assert_eq!(v["capture"]["first_ts"], "2023-11-14T22:13:20.000000Z");
+    let devices = v["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2);
+    let router = devices
+        .iter()
+        .find(|d| d["mac"] == "00:12:34:00:00:fe")
+        .unwrap();
+    assert_eq!(router["ips"][0], "192.168.1.1");
+    assert_eq!(router["services"][0], "udp/53");
+    for key in [
+        "vendor",
+        "hostname",
+        "type",
+        "model",
+        "firmware",
+        "os",
+        "support",
+        "code_of_practice",
+        "evidence",
+    ] {
+        assert!(router.get(key).is_some(), "{key}");
+    }
+    assert!(v["events"].is_array());
+    // The human summary names the devices too.
+    let o = iotwatch(&["analyze", "-r", p.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("00:12:34:00:00:fe"));
+}
+
+#[test]
+fn stdin_and_gzip_are_read() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.pcap");
+    write_pcap(&p, 1, &frames());
+    let gz = dir.path().join("a.pcap.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&std::fs::read(&p).unwrap()).unwrap();
+    std::fs::write(&gz, e.finish().unwrap()).unwrap();
+    let o = iotwatch(&["analyze", "-r", gz.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iotwatch"))
+        .args(["analyze", "-r", "-", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&p).unwrap())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["capture"]["packets"], 2);
+}
+
+fn fails_naming(path: &Path, needle: &str) {
+    let o = iotwatch(&["analyze", "-r", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(path.to_str().unwrap()) && e.contains(needle),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "one line: {e}");
+    assert!(!e.contains("panicked"));
+}
+
+#[test]
+fn unreadable_inputs_fail_with_one_line_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    fails_naming(&empty, "empty");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, b"this is not a capture file\n").unwrap();
+    fails_naming(&text, "not a pcap or pcapng");
+    fails_naming(dir.path(), "directory");
+    fails_naming(&dir.path().join("missing.pcap"), "No such file");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(iotwatch(&["analyze"]).status.code(), Some(2));
+    assert_eq!(
+        iotwatch(&["analyze", "-r", "x", "--threads", "many"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(iotwatch(&["frobnicate"]).status.code(), Some(2));
+    let o = iotwatch(&["analyze", "-r", "x", "--home-net", "10.0.0.0/99"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("prefix length"));
+}
+
+#[test]
+fn truncated_and_oversized_records_keep_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.pcap");
+    write_pcap(&p, 1, &frames());
+    let mut bytes = std::fs::read(&p).unwrap();
+    let whole = bytes.len();
+    bytes.truncate(whole - 5);
+    std::fs::write(&p, &bytes).unwrap();
+    let o = iotwatch(&["analyze", "-r", p.to_str().unwrap(), "--json"]);
+    assert!(o.status.success());
+    let e = stderr(&o);
+    let second_record = 24 + 16 + frames()[0].1.len();
+    assert!(
+        e.contains(&format!("byte offset {second_record}")) && e.contains("truncated"),
+        "{e}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["capture"]["packets"], 1);
+    assert_eq!(v["capture"]["bad_records"], 1);
+    // A record claiming 1 GiB.
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes.truncate(second_record);
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0x40]);
+    bytes.extend_from_slice(&[0; 64]);
+    std::fs::write(&p, &bytes).unwrap();
+    let o = iotwatch(&["analyze", "-r", p.to_str().unwrap(), "--json"]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("corrupt length"), "{}", stderr(&o));
+}
+
+#[test]
+fn unknown_link_type_is_a_warning_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("radiotap.pcap");
+    write_pcap(&p, 127, &frames());
+    let o = iotwatch(&["analyze", "-r", p.to_str().unwrap(), "--json"]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("link type 127"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["capture"]["skipped_packets"], 2);
+}
+
+#[test]
+fn malformed_pcapng_block_is_skipped_by_its_length() {
+    // SHB, IDB (Ethernet), a block of unknown type whose body is garbage but
+    // whose length is sane, then an EPB: the EPB is still read.
+    fn block(t: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len()) as u32;
+        let mut v = t.to_le_bytes().to_vec();
+        v.extend_from_slice(&len.to_le_bytes());
+        v.extend_from_slice(body);
+        v.extend_from_slice(&len.to_le_bytes());
+        v
+    }
+    let mut f = block(
+        0x0A0D_0D0A,
+        &[
+            0x4D, 0x3C, 0x2B, 0x1A, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    );
+    f.extend(block(1, &[1, 0, 0, 0, 0, 0, 1, 0]));
+    // An EPB that is too short to hold its own header.
+    f.extend(block(6, &[0, 0, 0, 0]));
+    let pkt = &frames()[0].1;
+    let mut epb = vec![0u8; 20];
+    epb[12..16].copy_from_slice(&(pkt.len() as u32).to_le_bytes());
+    epb[16..20].copy_from_slice(&(pkt.len() as u32).to_le_bytes());
+    epb.extend_from_slice(pkt);
+    while epb.len() % 4 != 0 {
+        epb.push(0);
+    }
+    f.extend(block(6, &epb));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.pcapng");
+    std::fs::write(&p, &f).unwrap();
+    let o = iotwatch(&["analyze", "-r", p.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["capture"]["packets"], 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.pcapng"));
+}
