@@ -9,14 +9,16 @@ use std::collections::HashMap;
 use std::fs::File;
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
-use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError, create_reader};
+
+/// Source, destination, ports and protocol.
+type Tuple = ([u8; 16], [u8; 16], u16, u16, u8);
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: floor FILE");
     let file = File::open(&path).expect("open");
     let mut reader = create_reader(1 << 20, file).expect("a pcap or pcapng file");
-    let mut flows: HashMap<([u8; 16], [u8; 16], u16, u16, u8), u64> = HashMap::new();
+    let mut flows: HashMap<Tuple, u64> = HashMap::new();
     let mut packets = 0u64;
     loop {
         match reader.next() {

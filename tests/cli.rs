@@ -225,7 +225,7 @@ fn malformed_pcapng_block_is_skipped_by_its_length() {
     epb[12..16].copy_from_slice(&(pkt.len() as u32).to_le_bytes());
     epb[16..20].copy_from_slice(&(pkt.len() as u32).to_le_bytes());
     epb.extend_from_slice(pkt);
-    while epb.len() % 4 != 0 {
+    while !epb.len().is_multiple_of(4) {
         epb.push(0);
     }
     f.extend(block(6, &epb));

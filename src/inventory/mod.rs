@@ -343,7 +343,7 @@ impl Inventory {
             .into_iter()
             .filter(|(_, d)| d.seen_as_source)
             .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by_key(|d| d.0);
         v
     }
 }

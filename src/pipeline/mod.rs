@@ -114,7 +114,7 @@ pub fn run(
         timeline.run(|fr| {
             span.see(fr.ts);
             read += fr.data.len() as u64;
-            if span.frames % 65_536 == 0 {
+            if span.frames.is_multiple_of(65_536) {
                 progress(read);
             }
             w.frame(&fr);
@@ -228,7 +228,7 @@ fn run_sharded(
     let result = timeline.run(|fr| {
         span.see(fr.ts);
         read += fr.data.len() as u64;
-        if span.frames % 65_536 == 0 {
+        if span.frames.is_multiple_of(65_536) {
             progress(read);
         }
         let i = (shard::hash(&fr) % n as u64) as usize;

@@ -1,0 +1,147 @@
+//! Writes `demo/home.pcap`, the small capture the README runs: a home LAN
+//! built from scratch (no real traffic is copied). It grows as detectors land.
+//!
+//! Now: a router, a camera offering telnet and HTTP, a phone browsing, a
+//! smart plug using DNS, and the camera SYN-scanning the Internet on 23/2323
+//! the way Mirai does (sequence number = destination address).
+//!
+//!     cargo run --example make-demo [-- OUT]
+
+use etherparse::PacketBuilder;
+
+const ROUTER: [u8; 6] = [0x00, 0x1d, 0x7e, 0x10, 0x20, 0x30];
+const CAMERA: [u8; 6] = [0x00, 0x12, 0x12, 0x44, 0x55, 0x66];
+const PHONE: [u8; 6] = [0xf0, 0x99, 0xbf, 0x01, 0x02, 0x03];
+const PLUG: [u8; 6] = [0x50, 0xc7, 0xbf, 0xaa, 0xbb, 0xcc];
+
+struct Pcap {
+    bytes: Vec<u8>,
+    t_us: u64,
+}
+
+impl Pcap {
+    fn new() -> Pcap {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
+        bytes.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&65535u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        Pcap {
+            bytes,
+            t_us: 1_764_000_000_000_000,
+        }
+    }
+
+    fn put(&mut self, step_us: u64, frame: Vec<u8>) {
+        self.t_us += step_us;
+        for x in [
+            (self.t_us / 1_000_000) as u32,
+            (self.t_us % 1_000_000) as u32,
+            frame.len() as u32,
+            frame.len() as u32,
+        ] {
+            self.bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        self.bytes.extend_from_slice(&frame);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tcp(
+    src: [u8; 6],
+    dst: [u8; 6],
+    sip: [u8; 4],
+    dip: [u8; 4],
+    sp: u16,
+    dp: u16,
+    seq: u32,
+    ack: Option<u32>,
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(src, dst).ipv4(sip, dip, 64).tcp(sp, dp, seq, 29200);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('F') {
+        b = b.fin();
+    }
+    if flags.contains('P') {
+        b = b.psh();
+    }
+    if let Some(a) = ack {
+        b = b.ack(a);
+    }
+    let mut v = Vec::new();
+    b.write(&mut v, payload).expect("frame builds");
+    v
+}
+
+fn udp(src: [u8; 6], dst: [u8; 6], sip: [u8; 4], dip: [u8; 4], sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(src, dst)
+        .ipv4(sip, dip, 64)
+        .udp(sp, dp)
+        .write(&mut v, payload)
+        .expect("frame builds");
+    v
+}
+
+/// A whole TCP conversation: handshake, one request and answer, close.
+#[allow(clippy::too_many_arguments)]
+fn conversation(
+    p: &mut Pcap,
+    c: ([u8; 6], [u8; 4], u16),
+    s: ([u8; 6], [u8; 4], u16),
+    request: &[u8],
+    answer: &[u8],
+) {
+    let (cm, ci, cp) = c;
+    let (sm, si, sp) = s;
+    let (mut cs, mut ss) = (1000u32, 5000u32);
+    p.put(1000, tcp(cm, sm, ci, si, cp, sp, cs, None, "S", b""));
+    p.put(300, tcp(sm, cm, si, ci, sp, cp, ss, Some(cs + 1), "S", b""));
+    cs += 1;
+    ss += 1;
+    p.put(200, tcp(cm, sm, ci, si, cp, sp, cs, Some(ss), "", b""));
+    p.put(200, tcp(cm, sm, ci, si, cp, sp, cs, Some(ss), "P", request));
+    cs += request.len() as u32;
+    p.put(5000, tcp(sm, cm, si, ci, sp, cp, ss, Some(cs), "P", answer));
+    ss += answer.len() as u32;
+    p.put(200, tcp(cm, sm, ci, si, cp, sp, cs, Some(ss), "F", b""));
+    p.put(200, tcp(sm, cm, si, ci, sp, cp, ss, Some(cs + 1), "F", b""));
+    p.put(200, tcp(cm, sm, ci, si, cp, sp, cs + 1, Some(ss + 1), "", b""));
+}
+
+fn main() {
+    let out = std::env::args().nth(1).unwrap_or_else(|| "demo/home.pcap".into());
+    let mut p = Pcap::new();
+    let (router_ip, cam_ip, phone_ip, plug_ip) = ([192, 168, 1, 1], [192, 168, 1, 20], [192, 168, 1, 30], [192, 168, 1, 40]);
+    // The plug and the phone resolve names through the router.
+    for (i, (m, ip)) in [(PLUG, plug_ip), (PHONE, phone_ip)].into_iter().enumerate() {
+        let port = 40000 + i as u16;
+        p.put(10_000, udp(m, ROUTER, ip, router_ip, port, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"));
+        p.put(2_000, udp(ROUTER, m, router_ip, ip, 53, port, b"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"));
+    }
+    // The phone opens the camera's web page, then its telnet port.
+    conversation(&mut p, (PHONE, phone_ip, 51000), (CAMERA, cam_ip, 80), b"GET / HTTP/1.1\r\nHost: 192.168.1.20\r\n\r\n", b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"IPCamera\"\r\n\r\n");
+    conversation(&mut p, (PHONE, phone_ip, 51001), (CAMERA, cam_ip, 23), b"\xff\xfd\x01", b"\xff\xfb\x01(none) login: ");
+    // The phone browses the web.
+    for i in 0..5u16 {
+        conversation(&mut p, (PHONE, phone_ip, 52000 + i), (ROUTER, [93, 184, 216, 34], 443), b"\x16\x03\x01\x00\x05hello", b"\x16\x03\x03\x00\x05world");
+    }
+    // The camera scans like Mirai: SYNs to random public addresses on 23 and
+    // 2323 (about 9:1), sequence number equal to the destination address.
+    let mut x: u32 = 0x1234_5678;
+    for i in 0..400u32 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let dst = [(x >> 24) as u8 % 200 + 11, (x >> 16) as u8, (x >> 8) as u8, x as u8];
+        let port = if i % 10 == 9 { 2323 } else { 23 };
+        let seq = u32::from_be_bytes(dst);
+        p.put(2_000, tcp(CAMERA, ROUTER, cam_ip, dst, 40000 + (i % 5000) as u16, port, seq, None, "S", b""));
+    }
+    std::fs::write(&out, &p.bytes).expect("write demo capture");
+    eprintln!("wrote {out} ({} bytes)", p.bytes.len());
+}
