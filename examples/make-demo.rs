@@ -59,7 +59,9 @@ fn tcp(
     flags: &str,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(src, dst).ipv4(sip, dip, 64).tcp(sp, dp, seq, 29200);
+    let mut b = PacketBuilder::ethernet2(src, dst)
+        .ipv4(sip, dip, 64)
+        .tcp(sp, dp, seq, 29200);
     if flags.contains('S') {
         b = b.syn();
     }
@@ -77,7 +79,15 @@ fn tcp(
     v
 }
 
-fn udp(src: [u8; 6], dst: [u8; 6], sip: [u8; 4], dip: [u8; 4], sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+fn udp(
+    src: [u8; 6],
+    dst: [u8; 6],
+    sip: [u8; 4],
+    dip: [u8; 4],
+    sp: u16,
+    dp: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::new();
     PacketBuilder::ethernet2(src, dst)
         .ipv4(sip, dip, 64)
@@ -110,13 +120,23 @@ fn conversation(
     ss += answer.len() as u32;
     p.put(200, tcp(cm, sm, ci, si, cp, sp, cs, Some(ss), "F", b""));
     p.put(200, tcp(sm, cm, si, ci, sp, cp, ss, Some(cs + 1), "F", b""));
-    p.put(200, tcp(cm, sm, ci, si, cp, sp, cs + 1, Some(ss + 1), "", b""));
+    p.put(
+        200,
+        tcp(cm, sm, ci, si, cp, sp, cs + 1, Some(ss + 1), "", b""),
+    );
 }
 
 fn main() {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "demo/home.pcap".into());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "demo/home.pcap".into());
     let mut p = Pcap::new();
-    let (router_ip, cam_ip, phone_ip, plug_ip) = ([192, 168, 1, 1], [192, 168, 1, 20], [192, 168, 1, 30], [192, 168, 1, 40]);
+    let (router_ip, cam_ip, phone_ip, plug_ip) = (
+        [192, 168, 1, 1],
+        [192, 168, 1, 20],
+        [192, 168, 1, 30],
+        [192, 168, 1, 40],
+    );
     // The plug and the phone resolve names through the router.
     for (i, (m, ip)) in [(PLUG, plug_ip), (PHONE, phone_ip)].into_iter().enumerate() {
         let port = 40000 + i as u16;
@@ -124,11 +144,29 @@ fn main() {
         p.put(2_000, udp(ROUTER, m, router_ip, ip, 53, port, b"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"));
     }
     // The phone opens the camera's web page, then its telnet port.
-    conversation(&mut p, (PHONE, phone_ip, 51000), (CAMERA, cam_ip, 80), b"GET / HTTP/1.1\r\nHost: 192.168.1.20\r\n\r\n", b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"IPCamera\"\r\n\r\n");
-    conversation(&mut p, (PHONE, phone_ip, 51001), (CAMERA, cam_ip, 23), b"\xff\xfd\x01", b"\xff\xfb\x01(none) login: ");
+    conversation(
+        &mut p,
+        (PHONE, phone_ip, 51000),
+        (CAMERA, cam_ip, 80),
+        b"GET / HTTP/1.1\r\nHost: 192.168.1.20\r\n\r\n",
+        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"IPCamera\"\r\n\r\n",
+    );
+    conversation(
+        &mut p,
+        (PHONE, phone_ip, 51001),
+        (CAMERA, cam_ip, 23),
+        b"\xff\xfd\x01",
+        b"\xff\xfb\x01(none) login: ",
+    );
     // The phone browses the web.
     for i in 0..5u16 {
-        conversation(&mut p, (PHONE, phone_ip, 52000 + i), (ROUTER, [93, 184, 216, 34], 443), b"\x16\x03\x01\x00\x05hello", b"\x16\x03\x03\x00\x05world");
+        conversation(
+            &mut p,
+            (PHONE, phone_ip, 52000 + i),
+            (ROUTER, [93, 184, 216, 34], 443),
+            b"\x16\x03\x01\x00\x05hello",
+            b"\x16\x03\x03\x00\x05world",
+        );
     }
     // The camera scans like Mirai: SYNs to random public addresses on 23 and
     // 2323 (about 9:1), sequence number equal to the destination address.
@@ -137,10 +175,29 @@ fn main() {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        let dst = [(x >> 24) as u8 % 200 + 11, (x >> 16) as u8, (x >> 8) as u8, x as u8];
+        let dst = [
+            (x >> 24) as u8 % 200 + 11,
+            (x >> 16) as u8,
+            (x >> 8) as u8,
+            x as u8,
+        ];
         let port = if i % 10 == 9 { 2323 } else { 23 };
         let seq = u32::from_be_bytes(dst);
-        p.put(2_000, tcp(CAMERA, ROUTER, cam_ip, dst, 40000 + (i % 5000) as u16, port, seq, None, "S", b""));
+        p.put(
+            2_000,
+            tcp(
+                CAMERA,
+                ROUTER,
+                cam_ip,
+                dst,
+                40000 + (i % 5000) as u16,
+                port,
+                seq,
+                None,
+                "S",
+                b"",
+            ),
+        );
     }
     std::fs::write(&out, &p.bytes).expect("write demo capture");
     eprintln!("wrote {out} ({} bytes)", p.bytes.len());

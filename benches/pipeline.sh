@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Whole-pipeline benchmark: iotwatch (1 and 2 threads), the floor baseline
+# (examples/floor.rs: pcap-parser + etherparse + a hash-map insert per packet)
+# and ndpiReader, in one run on page-cached files. Prints packets/s (best of
+# RUNS wall-clock runs) and peak RSS (/usr/bin/time -v) as a Markdown table.
+#
+#   ../shared/tools/make-bench-data.sh --install   # once: target/bench-data/
+#   benches/pipeline.sh [FILE...]                  # default: both bench captures
+#
+# Needs: /usr/bin/time (Debian: time), ndpiReader (Debian: libndpi-bin; skipped if absent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-3}"
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(target/bench-data/home-mix.pcap target/bench-data/mirai-scan.pcap)
+cargo build --release --quiet --bin iotwatch --example floor
+BIN=target/release/iotwatch
+FLOOR=target/release/examples/floor
+
+measure() { # prints "seconds rss_kib" for the best of RUNS runs
+  local best="" rss=0 t
+  for _ in $(seq "$RUNS"); do
+    /usr/bin/time -f "%e %M" -o /tmp/iotwatch-bench.time "$@" >/dev/null 2>&1 || true
+    read -r t r </tmp/iotwatch-bench.time
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+    [ "$r" -gt "$rss" ] && rss=$r
+  done
+  echo "$best $rss"
+}
+
+echo "| capture | tool | seconds | packets/s | peak RSS MiB | ratio |"
+echo "| --- | --- | ---: | ---: | ---: | --- |"
+for f in "${files[@]}"; do
+  [ -f "$f" ] || { echo "missing $f: run ../shared/tools/make-bench-data.sh --install" >&2; exit 1; }
+  cat "$f" >/dev/null # page cache
+  pkts=$("$BIN" analyze -q --threads 1 -r "$f" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["packets"])')
+  declare -A secs=()
+  for tool in floor iotwatch-1 iotwatch-2 ndpiReader; do
+    case $tool in
+      floor) cmd=("$FLOOR" "$f") ;;
+      iotwatch-1) cmd=("$BIN" analyze -q --threads 1 -r "$f" --json) ;;
+      iotwatch-2) cmd=("$BIN" analyze -q --threads 2 -r "$f" --json) ;;
+      ndpiReader) command -v ndpiReader >/dev/null || continue; cmd=(ndpiReader -q -i "$f") ;;
+    esac
+    read -r s rss < <(measure "${cmd[@]}")
+    secs[$tool]=$s
+    ratio=""
+    case $tool in
+      iotwatch-1) ratio=$(awk "BEGIN{printf \"%.2f x floor\", ${secs[floor]}/$s}") ;;
+      iotwatch-2) ratio=$(awk "BEGIN{printf \"%.2f x 1 thread\", ${secs[iotwatch-1]}/$s}") ;;
+      ndpiReader) ratio=$(awk "BEGIN{printf \"iotwatch-1 is %.1f x\", $s/${secs[iotwatch-1]}}") ;;
+    esac
+    printf '| %s | %s | %.2f | %s | %.0f | %s |\n' "$(basename "$f")" "$tool" "$s" \
+      "$(awk "BEGIN{printf \"%.0f\", $pkts/$s}")" "$(awk "BEGIN{print $rss/1024}")" "$ratio"
+  done
+  unset secs
+done
