@@ -3,8 +3,8 @@
 //!
 //!     cargo run --example flows -- FILE
 use iotwatch::capture::{CaptureFile, file::Flow as Step};
-use iotwatch::decode::{Transport, decode};
-use iotwatch::flow::{FlowKey, FlowTable, PacketView, Timeouts};
+use iotwatch::decode::decode;
+use iotwatch::flow::{FlowTable, PacketView, Timeouts};
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: flows FILE");
@@ -28,23 +28,7 @@ fn main() {
         if let Ok(p) = decode(&fr)
             && let Some(ip) = p.ip
         {
-            let (sp, dp, flags, seq) = match p.transport {
-                Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags), t.seq),
-                Transport::Udp {
-                    src_port, dst_port, ..
-                } => (src_port, dst_port, None, 0),
-                _ => (0, 0, None, 0),
-            };
-            let (key, side) = FlowKey::new(ip.src, ip.dst, sp, dp, ip.proto);
-            let v = PacketView {
-                key,
-                side,
-                ts: p.ts,
-                len: p.wire_len,
-                src_mac: p.src_mac,
-                tcp_flags: flags,
-                seq,
-            };
+            let (v, _) = PacketView::of(&p, &ip);
             t.update(&v, &mut show);
         }
         Step::Continue

@@ -12,7 +12,7 @@ use super::key::{FlowKey, Side};
 use super::syn_cache::{SynCache, SynEntry};
 use super::{EndReason, Flow};
 use crate::capture::Nanos;
-use crate::decode::{Mac, tcp_flags};
+use crate::decode::{Ip, Mac, Packet, Transport, tcp_flags};
 
 const NIL: u32 = u32::MAX;
 const SECOND: Nanos = 1_000_000_000;
@@ -70,6 +70,32 @@ pub struct PacketView {
     pub tcp_flags: Option<u8>,
     /// TCP sequence number.
     pub seq: u32,
+}
+
+impl PacketView {
+    /// The flow view of a decoded IP packet, and its transport payload.
+    pub fn of<'a>(p: &Packet<'a>, ip: &Ip) -> (PacketView, &'a [u8]) {
+        let (sport, dport, flags, seq, payload) = match p.transport {
+            Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags), t.seq, t.payload),
+            Transport::Udp {
+                src_port,
+                dst_port,
+                payload,
+            } => (src_port, dst_port, None, 0, payload),
+            Transport::Icmp { .. } | Transport::None => (0, 0, None, 0, &[][..]),
+        };
+        let (key, side) = FlowKey::new(ip.src, ip.dst, sport, dport, ip.proto);
+        let view = PacketView {
+            key,
+            side,
+            ts: p.ts,
+            len: p.wire_len,
+            src_mac: p.src_mac,
+            tcp_flags: flags,
+            seq,
+        };
+        (view, payload)
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -4,10 +4,8 @@
 use std::sync::Arc;
 
 use crate::capture::{Frame, Nanos};
-use crate::decode::{self, Fragment, Packet, Transport, tcp_flags};
-use crate::flow::{
-    ActiveApp, App, Chunk, EndReason, Flow, FlowKey, FlowTable, PacketView, Side, Stream,
-};
+use crate::decode::{self, Fragment, Packet, tcp_flags};
+use crate::flow::{ActiveApp, App, Chunk, EndReason, Flow, FlowTable, PacketView, Side, Stream};
 use crate::inventory::Inventory;
 use crate::proto::{Dir, Endpoint, FlowInfo, L4, Output, PROBE_PACKETS, Probe, Progress, Registry};
 
@@ -65,25 +63,8 @@ impl Worker {
                 return;
             }
         }
-        let (sport, dport, flags, seq, payload) = match p.transport {
-            Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags), t.seq, t.payload),
-            Transport::Udp {
-                src_port,
-                dst_port,
-                payload,
-            } => (src_port, dst_port, None, 0, payload),
-            Transport::Icmp { .. } | Transport::None => (0, 0, None, 0, &[][..]),
-        };
-        let (key, side) = FlowKey::new(ip.src, ip.dst, sport, dport, ip.proto);
-        let view = PacketView {
-            key,
-            side,
-            ts: p.ts,
-            len: p.wire_len,
-            src_mac: p.src_mac,
-            tcp_flags: flags,
-            seq,
-        };
+        let (view, payload) = PacketView::of(p, &ip);
+        let (side, seq, flags) = (view.side, view.seq, view.tcp_flags);
         let Worker {
             flows,
             inventory,
