@@ -3,9 +3,9 @@
 
 use std::net::Ipv4Addr;
 
-use etherparse::{TcpSlice, UdpSlice};
+use etherparse::TcpSlice;
 
-use super::{Arp, Mac, Tcp, Transport};
+use super::{Arp, Mac, Tcp};
 use crate::capture::LinkType;
 
 pub(super) struct Sll<'a> {
@@ -76,26 +76,6 @@ pub(super) fn arp(d: &[u8]) -> Option<Arp> {
         sender_ip: Ipv4Addr::new(d[14], d[15], d[16], d[17]),
         target_ip: Ipv4Addr::new(d[24], d[25], d[26], d[27]),
     })
-}
-
-/// etherparse leaves the transport of a fragmented payload alone; the first
-/// fragment still carries the TCP or UDP header, and scan detection wants it.
-pub(super) fn first_fragment_transport(proto: u8, d: &[u8]) -> Transport<'_> {
-    match proto {
-        6 => match TcpSlice::from_slice(d) {
-            Ok(t) => Transport::Tcp(tcp(&t)),
-            Err(_) => Transport::None,
-        },
-        17 => match UdpSlice::from_slice_lax(d) {
-            Ok(u) => Transport::Udp {
-                src_port: u.source_port(),
-                dst_port: u.destination_port(),
-                payload: u.payload(),
-            },
-            Err(_) => Transport::None,
-        },
-        _ => Transport::None,
-    }
 }
 
 pub(super) fn tcp<'a>(t: &TcpSlice<'a>) -> Tcp<'a> {

@@ -6,7 +6,7 @@ mod link;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{Ipv6ExtensionSlice, LaxIpSlice, TcpSlice, UdpSlice};
 
 use crate::capture::{Frame, LinkType, Nanos};
 
@@ -110,6 +110,11 @@ pub enum DecodeError {
 
 /// Decodes one frame. Frames that carry neither IP nor ARP (LLDP, STP, …)
 /// decode fine with `ip` and `arp` empty.
+///
+/// The link layers are walked by hand (a few fixed offsets); IP and transport
+/// headers are sliced with etherparse's lax slices, one layer at a time, so no
+/// large composite is built and moved per packet.
+#[inline]
 pub fn decode<'a>(frame: &Frame<'a>) -> Result<Packet<'a>, DecodeError> {
     let data = frame.data;
     let mut pkt = Packet {
@@ -122,27 +127,45 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Result<Packet<'a>, DecodeError> {
         arp: None,
         transport: Transport::None,
     };
-    // Cut by the snaplen: a parse that stops at the end is not an error.
+    // Cut by the snaplen: a header that stops at the end is not an error.
     let cut = (data.len() as u64) < u64::from(frame.orig_len);
-    let sliced = match frame.link {
+    let (ether_type, l3) = match frame.link {
         LinkType::Ethernet => {
-            let s = LaxSlicedPacket::from_ethernet(data).map_err(|_| DecodeError::ShortLink)?;
-            if let Some(etherparse::LinkSlice::Ethernet2(eth)) = &s.link {
-                pkt.src_mac = Some(eth.source());
-                pkt.dst_mac = Some(eth.destination());
+            if data.len() < 14 {
+                return Err(DecodeError::ShortLink);
             }
-            s
+            pkt.dst_mac = data[0..6].try_into().ok();
+            pkt.src_mac = data[6..12].try_into().ok();
+            let mut ether_type = u16::from_be_bytes([data[12], data[13]]);
+            let mut at = 14;
+            // 802.1Q, 802.1ad and the old QinQ tag, up to three deep.
+            for _ in 0..3 {
+                if !matches!(ether_type, 0x8100 | 0x88A8 | 0x9100) {
+                    break;
+                }
+                let Some(tag) = data.get(at..at + 4) else {
+                    return if cut {
+                        Ok(pkt)
+                    } else {
+                        Err(DecodeError::ShortLink)
+                    };
+                };
+                pkt.vlan = Some(u16::from_be_bytes([tag[0], tag[1]]) & 0x0FFF);
+                ether_type = u16::from_be_bytes([tag[2], tag[3]]);
+                at += 4;
+            }
+            (Some(ether_type), &data[at..])
         }
         LinkType::LinuxSll | LinkType::LinuxSll2 => {
             let sll = link::sll(frame.link, data).ok_or(DecodeError::ShortLink)?;
             pkt.src_mac = sll.src_mac;
-            LaxSlicedPacket::from_ether_type(EtherType(sll.protocol), sll.payload)
+            (Some(sll.protocol), sll.payload)
         }
         LinkType::Null | LinkType::Loop => {
             let (ether_type, payload) =
                 link::null(frame.link, data).ok_or(DecodeError::ShortLink)?;
             match ether_type {
-                Some(t) => LaxSlicedPacket::from_ether_type(EtherType(t), payload),
+                Some(t) => (Some(t), payload),
                 None => return Ok(pkt),
             }
         }
@@ -150,49 +173,30 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Result<Packet<'a>, DecodeError> {
             if data.is_empty() {
                 return Err(DecodeError::ShortLink);
             }
-            match LaxSlicedPacket::from_ip(data) {
-                Ok(s) => s,
-                Err(_) if cut => return Ok(pkt),
-                Err(_) => return Err(DecodeError::Malformed),
-            }
+            (None, data)
         }
         LinkType::Other(_) => return Err(DecodeError::ShortLink),
     };
-    pkt.vlan = sliced.vlan_ids().last().map(|v| v.value());
-    fill_network(&mut pkt, &sliced)?;
-    if sliced.stop_err.is_some() && !cut {
-        // A TCP or UDP header that should be here and did not parse, with no
-        // snaplen to blame.
-        if let Some(ip) = pkt.ip {
-            let wants_transport = matches!(ip.proto, 6 | 17) && ip.fragment != Fragment::Later;
-            if wants_transport && pkt.transport == Transport::None {
-                return Err(DecodeError::Malformed);
-            }
+    match ether_type {
+        None | Some(0x0800 | 0x86DD) => {
+            decode_ip(&mut pkt, l3, cut)?;
         }
+        Some(0x0806) => pkt.arp = link::arp(l3),
+        _ => {}
     }
     Ok(pkt)
 }
 
-fn fill_network<'a>(pkt: &mut Packet<'a>, s: &LaxSlicedPacket<'a>) -> Result<(), DecodeError> {
-    let (ip, payload) = match &s.net {
-        None => {
-            if s.stop_err.is_some() {
-                // An ethertype of IP whose header did not parse.
-                let ip_type = matches!(
-                    link_payload_type(s),
-                    Some(EtherType::IPV4 | EtherType::IPV6 | EtherType::ARP)
-                );
-                if ip_type {
-                    return Err(DecodeError::Malformed);
-                }
-            }
-            return Ok(());
-        }
-        Some(LaxNetSlice::Arp(arp)) => {
-            pkt.arp = link::arp(arp.slice());
-            return Ok(());
-        }
-        Some(LaxNetSlice::Ipv4(v4)) => {
+#[inline]
+fn decode_ip<'a>(pkt: &mut Packet<'a>, d: &'a [u8], cut: bool) -> Result<(), DecodeError> {
+    let ip = match LaxIpSlice::from_slice(d) {
+        Ok((ip, _)) => ip,
+        // An IP header cut by the snaplen: the frame still counts for its MACs.
+        Err(_) if cut => return Ok(()),
+        Err(_) => return Err(DecodeError::Malformed),
+    };
+    let (info, payload) = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
             let fragment = if !h.is_fragmenting_payload() {
                 Fragment::No
@@ -201,71 +205,70 @@ fn fill_network<'a>(pkt: &mut Packet<'a>, s: &LaxSlicedPacket<'a>) -> Result<(),
             } else {
                 Fragment::Later
             };
-            let ip = Ip {
-                src: IpAddr::V4(h.source_addr()),
-                dst: IpAddr::V4(h.destination_addr()),
+            let info = Ip {
+                src: IpAddr::V4(Ipv4Addr::from(h.source())),
+                dst: IpAddr::V4(Ipv4Addr::from(h.destination())),
                 proto: v4.payload_ip_number().0,
                 ttl: h.ttl(),
                 fragment,
             };
-            (ip, v4.payload())
+            (info, v4.payload())
         }
-        Some(LaxNetSlice::Ipv6(v6)) => {
+        LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
             let p = v6.payload();
-            // etherparse does not expose the IPv6 fragment offset in lax mode;
-            // IPv6 fragments are counted and not looked into.
-            let fragment = if p.fragmented {
-                Fragment::Later
-            } else {
+            let fragment = if !p.fragmented {
                 Fragment::No
+            } else {
+                let first = v6.extensions().clone().into_iter().any(
+                    |e| matches!(e, Ipv6ExtensionSlice::Fragment(f) if f.fragment_offset().value() == 0),
+                );
+                if first {
+                    Fragment::First
+                } else {
+                    Fragment::Later
+                }
             };
-            let ip = Ip {
+            let info = Ip {
                 src: IpAddr::V6(Ipv6Addr::from(h.source())),
                 dst: IpAddr::V6(Ipv6Addr::from(h.destination())),
                 proto: p.ip_number.0,
                 ttl: h.hop_limit(),
                 fragment,
             };
-            (ip, p)
+            (info, p)
         }
     };
-    pkt.ip = Some(ip);
-    pkt.transport = match &s.transport {
-        Some(TransportSlice::Tcp(t)) => Transport::Tcp(link::tcp(t)),
-        Some(TransportSlice::Udp(u)) => Transport::Udp {
-            src_port: u.source_port(),
-            dst_port: u.destination_port(),
-            payload: u.payload(),
+    pkt.ip = Some(info);
+    if info.fragment == Fragment::Later {
+        return Ok(());
+    }
+    let d = payload.payload;
+    // A transport header missing with no snaplen to blame is malformed (an IP
+    // length that claims more than the frame holds is the frame lying).
+    let excused = cut;
+    pkt.transport = match info.proto {
+        6 => match TcpSlice::from_slice(d) {
+            Ok(t) => Transport::Tcp(link::tcp(&t)),
+            Err(_) if excused => Transport::None,
+            Err(_) => return Err(DecodeError::Malformed),
         },
-        Some(TransportSlice::Icmpv4(i)) => Transport::Icmp {
-            kind: i.type_u8(),
-            code: i.code_u8(),
+        17 => match UdpSlice::from_slice_lax(d) {
+            Ok(u) => Transport::Udp {
+                src_port: u.source_port(),
+                dst_port: u.destination_port(),
+                payload: u.payload(),
+            },
+            Err(_) if excused => Transport::None,
+            Err(_) => return Err(DecodeError::Malformed),
         },
-        Some(TransportSlice::Icmpv6(i)) => Transport::Icmp {
-            kind: i.type_u8(),
-            code: i.code_u8(),
+        1 | 58 if d.len() >= 2 => Transport::Icmp {
+            kind: d[0],
+            code: d[1],
         },
-        _ if ip.fragment == Fragment::First => {
-            link::first_fragment_transport(ip.proto, payload.payload)
-        }
         _ => Transport::None,
     };
     Ok(())
-}
-
-fn link_payload_type(s: &LaxSlicedPacket<'_>) -> Option<EtherType> {
-    if let Some(ext) = s.link_exts.last() {
-        return match ext {
-            etherparse::LaxLinkExtSlice::Vlan(v) => Some(v.ether_type()),
-            etherparse::LaxLinkExtSlice::Macsec(_) => None,
-        };
-    }
-    match &s.link {
-        Some(etherparse::LinkSlice::Ethernet2(e)) => Some(e.ether_type()),
-        Some(etherparse::LinkSlice::EtherPayload(p)) => Some(p.ether_type),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
