@@ -3,10 +3,11 @@
 //!
 //! With one thread, frames go from the reader's buffer straight into the
 //! worker: no channel, no copy. With N threads, the reading thread finds each
-//! frame's address pair, picks a worker by a symmetric hash of it (so both
-//! directions of a conversation, fragments included, meet in one worker), and
-//! copies the frame into that worker's batch. Batches travel through bounded
-//! channels and come back empty to be reused: no allocation per packet.
+//! frame's address pair and picks a worker by a symmetric hash of it (so both
+//! directions of a conversation, fragments included, meet in one worker). It
+//! runs worker 0 itself on the frames it owns, and copies the others into
+//! their worker's batch. Batches travel through bounded channels and come
+//! back empty to be reused: no allocation per packet.
 
 mod shard;
 mod worker;
@@ -34,7 +35,7 @@ const BATCH_FRAMES: usize = 512;
 /// Bytes per batch (a batch is sent when either limit is reached).
 const BATCH_BYTES: usize = 512 * 1024;
 /// Batches in flight per worker: bounds the memory between reader and workers
-/// to about `workers * (QUEUE_DEPTH + 1) * BATCH_BYTES`.
+/// to about `(workers - 1) * (QUEUE_DEPTH + 1) * BATCH_BYTES`.
 const QUEUE_DEPTH: usize = 4;
 
 /// Settings for one analysis run.
@@ -181,6 +182,23 @@ impl Batch {
     }
 }
 
+/// Hash buckets that flows are spread over; each worker owns some.
+const BUCKETS: usize = 64;
+
+/// Which worker owns each bucket. Worker 0 runs on the reading thread, which
+/// also reads, hashes and copies every frame, so it gets a smaller share:
+/// 1/(n+1) of the buckets, the other workers splitting the rest evenly. On
+/// home-mix reading and copying cost about what processing a third of the
+/// frames does, which this share balances on two cores.
+fn bucket_owners(n: usize) -> [u8; BUCKETS] {
+    let mut owners = [0u8; BUCKETS];
+    let own = BUCKETS / (n + 1); // TUNE // TUNE // TUNE // TUNE
+    for (b, o) in owners.iter_mut().enumerate().skip(own) {
+        *o = (1 + (b - own) * (n - 1) / (BUCKETS - own)) as u8;
+    }
+    owners
+}
+
 fn run_sharded(
     timeline: &mut Timeline,
     config: &Arc<Config>,
@@ -189,10 +207,11 @@ fn run_sharded(
     progress: ProgressFn<'_>,
 ) -> Result<Vec<WorkerResult>, CaptureError> {
     let n = config.threads;
-    let mut senders: Vec<Sender<Batch>> = Vec::with_capacity(n);
-    let mut handles = Vec::with_capacity(n);
-    let mut spare: Vec<Receiver<Batch>> = Vec::with_capacity(n);
-    for _ in 0..n {
+    let owners = bucket_owners(n);
+    let mut senders: Vec<Sender<Batch>> = Vec::with_capacity(n - 1);
+    let mut handles = Vec::with_capacity(n - 1);
+    let mut spare: Vec<Receiver<Batch>> = Vec::with_capacity(n - 1);
+    for _ in 1..n {
         let (tx, rx) = bounded::<Batch>(QUEUE_DEPTH);
         let (back_tx, back_rx) = bounded::<Batch>(QUEUE_DEPTH + 2);
         for _ in 0..QUEUE_DEPTH + 1 {
@@ -220,6 +239,7 @@ fn run_sharded(
         senders.push(tx);
         spare.push(back_rx);
     }
+    let mut mine = Worker::new(config.clone(), registry.clone(), n);
     let mut current: Vec<Batch> = spare
         .iter()
         .map(|r| r.recv().expect("spare batch"))
@@ -231,7 +251,12 @@ fn run_sharded(
         if span.frames.is_multiple_of(65_536) {
             progress(read);
         }
-        let i = (shard::hash(&fr) % n as u64) as usize;
+        let owner = owners[(shard::hash(&fr) % BUCKETS as u64) as usize] as usize;
+        if owner == 0 {
+            mine.frame(&fr);
+            return;
+        }
+        let i = owner - 1;
         let b = &mut current[i];
         let off = b.data.len() as u32;
         b.data.extend_from_slice(fr.data);
@@ -249,10 +274,29 @@ fn run_sharded(
         }
     }
     drop(senders);
-    let results = handles
-        .into_iter()
-        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-        .collect();
+    let mut results = vec![mine.finish()];
+    results.extend(
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+    );
     result?;
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_shares() {
+        let two = bucket_owners(2);
+        assert_eq!(two.iter().filter(|&&o| o == 0).count(), 21);
+        assert_eq!(two.iter().filter(|&&o| o == 1).count(), 43);
+        let four = bucket_owners(4);
+        for w in 0..4u8 {
+            let c = four.iter().filter(|&&o| o == w).count();
+            assert!((12..=17).contains(&c), "worker {w}: {c}");
+        }
+    }
 }
