@@ -293,10 +293,12 @@ mod tests {
         let two = bucket_owners(2);
         assert_eq!(two.iter().filter(|&&o| o == 0).count(), 21);
         assert_eq!(two.iter().filter(|&&o| o == 1).count(), 43);
+        // Four workers: the reader 64/5 = 12 buckets, the other three 52 between them.
         let four = bucket_owners(4);
-        for w in 0..4u8 {
+        assert_eq!(four.iter().filter(|&&o| o == 0).count(), 12);
+        for w in 1..4u8 {
             let c = four.iter().filter(|&&o| o == w).count();
-            assert!((12..=17).contains(&c), "worker {w}: {c}");
+            assert!((17..=18).contains(&c), "worker {w}: {c}");
         }
     }
 }
