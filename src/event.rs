@@ -29,7 +29,9 @@ pub struct Event {
 /// The kinds of event; each detector adds its own.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum EventKind {}
+pub enum EventKind {
+    Scan(crate::detect::scan::ScanEvent),
+}
 
 pub fn serialize_ts<S: Serializer>(ts: &Nanos, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::time::rfc3339(*ts))

@@ -7,6 +7,7 @@
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod detect;
 pub mod event;
 pub mod flow;
 pub mod inventory;

@@ -18,6 +18,7 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::capture::{CaptureError, Frame, LinkType, Nanos, Timeline};
+use crate::detect::scan::ScanDetector;
 use crate::flow::{FlowStats, Timeouts};
 use crate::inventory::Inventory;
 use crate::netconf::HomeNets;
@@ -91,6 +92,7 @@ impl Counters {
 pub struct Analysis {
     pub counters: Counters,
     pub inventory: Inventory,
+    pub scans: ScanDetector,
     pub out: Output,
     pub first_ts: Option<Nanos>,
     pub last_ts: Option<Nanos>,
@@ -126,16 +128,20 @@ pub fn run(
     };
     let mut counters = Counters::default();
     let mut inventory = Inventory::default();
+    let mut scans = ScanDetector::default();
     let mut out = Output::default();
     for r in results {
         counters.add(&r.counters);
         inventory.merge(r.inventory);
+        scans.merge(r.scans);
         out.facts.extend(r.out.facts);
         out.events.extend(r.out.events);
     }
+    out.events.extend(scans.events(&config.home));
     Ok(Analysis {
         counters,
         inventory,
+        scans,
         out,
         first_ts: span.first,
         last_ts: span.last,

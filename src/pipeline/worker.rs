@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use crate::capture::{Frame, Nanos};
-use crate::decode::{self, Fragment, Packet, tcp_flags};
+use std::net::IpAddr;
+
+use crate::decode::{self, Fragment, Packet, Transport, tcp_flags};
+use crate::detect::scan::{ScanDetector, Syn, odd_tcp_flags};
 use crate::flow::{ActiveApp, App, Chunk, EndReason, Flow, FlowTable, PacketView, Side, Stream};
 use crate::inventory::Inventory;
 use crate::proto::{Dir, Endpoint, FlowInfo, L4, Output, PROBE_PACKETS, Probe, Progress, Registry};
@@ -14,6 +17,7 @@ use super::{Config, Counters};
 pub struct Worker {
     flows: FlowTable,
     inventory: Inventory,
+    scans: ScanDetector,
     registry: Arc<Registry>,
     out: Output,
     config: Arc<Config>,
@@ -23,6 +27,7 @@ pub struct Worker {
 /// What a worker hands back at the end.
 pub struct WorkerResult {
     pub inventory: Inventory,
+    pub scans: ScanDetector,
     pub out: Output,
     pub counters: Counters,
 }
@@ -37,6 +42,7 @@ impl Worker {
                 config.timeouts,
             ),
             inventory: Inventory::default(),
+            scans: ScanDetector::default(),
             registry,
             out: Output::default(),
             config,
@@ -56,6 +62,18 @@ impl Worker {
 
     fn packet(&mut self, p: &Packet<'_>) {
         self.inventory.observe(p, &self.config.home);
+        if let Some(arp) = p.arp
+            && arp.op == 1
+            && !arp.sender_ip.is_unspecified()
+            && arp.sender_ip != arp.target_ip
+        {
+            self.scans.arp_request(
+                p.ts,
+                IpAddr::V4(arp.sender_ip),
+                arp.sender_mac,
+                IpAddr::V4(arp.target_ip),
+            );
+        }
         let Some(ip) = p.ip else { return };
         if ip.fragment != Fragment::No {
             self.counters.fragments += 1;
@@ -65,16 +83,44 @@ impl Worker {
         }
         let (view, payload) = PacketView::of(p, &ip);
         let (side, seq, flags) = (view.side, view.seq, view.tcp_flags);
+        match p.transport {
+            Transport::Tcp(t) if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN => {
+                let syn = Syn {
+                    ts: p.ts,
+                    src: ip.src,
+                    src_mac: p.src_mac,
+                    dst: ip.dst,
+                    dst_port: t.dst_port,
+                    seq: t.seq,
+                    window: t.window,
+                    has_options: !t.options.is_empty(),
+                };
+                self.scans.syn(&syn, &self.config.home);
+            }
+            Transport::Tcp(t) if odd_tcp_flags(t.flags) => {
+                self.scans.odd_probe(p.ts, ip.src, p.src_mac)
+            }
+            // ICMP or ICMPv6 echo request.
+            Transport::Icmp { kind: 8 | 128, .. } => {
+                self.scans.ping(p.ts, ip.src, p.src_mac, ip.dst)
+            }
+            // ICMP timestamp request: host discovery, not used by modern stacks.
+            Transport::Icmp { kind: 13, .. } if ip.src.is_ipv4() => {
+                self.scans.odd_probe(p.ts, ip.src, p.src_mac)
+            }
+            _ => {}
+        }
         let Worker {
             flows,
             inventory,
+            scans,
             out,
             config,
             registry,
             ..
         } = self;
         let idx = flows.update(&view, &mut |f, why| {
-            flow_ended(f, why, inventory, out, config)
+            flow_ended(f, why, inventory, scans, out, config)
         });
         let l4 = match ip.proto {
             6 => L4::Tcp,
@@ -110,15 +156,17 @@ impl Worker {
         let Worker {
             flows,
             inventory,
+            scans,
             out,
             config,
             ..
         } = &mut self;
-        flows.finish(&mut |f, why| flow_ended(f, why, inventory, out, config));
+        flows.finish(&mut |f, why| flow_ended(f, why, inventory, scans, out, config));
         self.absorb_facts();
         self.counters.flows = self.flows.stats();
         WorkerResult {
             inventory: self.inventory,
+            scans: self.scans,
             out: self.out,
             counters: self.counters,
         }
@@ -248,9 +296,28 @@ fn flow_ended(
     mut f: Flow,
     _why: EndReason,
     inventory: &mut Inventory,
+    scans: &mut ScanDetector,
     out: &mut Output,
     config: &Config,
 ) {
+    // A TCP first contact: tell the scan detector how it ended.
+    if f.tcp.syn {
+        let c = f.client_side();
+        let answered = if f.tcp.syn_ack {
+            Some(true)
+        } else if f.tcp.rst {
+            Some(false)
+        } else {
+            None
+        };
+        scans.outcome(
+            f.key.addr(c),
+            f.key.addr(c.other()),
+            f.key.port(c.other()),
+            answered,
+            f.last_ts,
+        );
+    }
     if let App::Active(app) = &mut f.app {
         let ActiveApp {
             analyzer,

@@ -1,0 +1,523 @@
+//! Scan detection: the Mirai SYN fingerprint, horizontal and vertical TCP
+//! scans judged by the outcomes of first contacts (a Threshold Random Walk
+//! in the style of Jung et al., 2004), and ARP/ICMP sweeps of the LAN.
+//!
+//! State is per source address, bounded in count and in size: distinct
+//! targets and ports are [`Distinct`] sketches, no per-target entry is kept.
+//! A source's traffic may be split over several workers (flows are sharded by
+//! address pair), so every field merges exactly, and the verdict is made once
+//! on the merged state: the report is the same whatever the thread count.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::distinct::{Distinct, MAX_SKETCHES, mix};
+use crate::capture::Nanos;
+use crate::decode::Mac;
+use crate::event::{Event, EventKind, Severity, serialize_ts};
+use crate::flow::addr16;
+use crate::netconf::HomeNets;
+use crate::output::report::mac_string;
+
+/// Sources tracked per worker; past this, the least active one is replaced.
+pub const MAX_SOURCES: usize = 4096;
+/// Port-count buckets per source. Each keeps the lowest port that fell in it
+/// with an exact count; SYNs to other ports of the bucket are summed apart.
+/// "Lowest port" does not depend on the order packets arrive in, so workers'
+/// partial counts merge to the same result as one worker's.
+const PORT_BUCKETS: usize = 64;
+/// Windows remembered per source (Mirai uses one per scanner process).
+const MAX_WINDOWS: usize = 4;
+/// Answered (target, port) pairs listed per source, for inbound scans.
+const MAX_OPEN: usize = 16;
+
+/// Fingerprinted SYNs to distinct targets that make a source Mirai-like: a
+/// random SYN matches with probability 2^-32, so three is conclusive.
+pub const MIRAI_MATCHES: usize = 3;
+/// Threshold Random Walk: a first contact succeeds with probability 0.8 for a
+/// benign host and 0.2 for a scanner; with false-positive rate 1 % and
+/// detection rate 99 % the walk declares a scanner once
+/// failures - successes >= ln(99) / ln(4), i.e. 4.
+const TRW_THETA0: f64 = 0.8;
+const TRW_THETA1: f64 = 0.2;
+const TRW_ALPHA: f64 = 0.01;
+const TRW_BETA: f64 = 0.99;
+/// Fan-out needed on top of the walk: distinct hosts for a horizontal scan,
+/// distinct ports on few hosts for a vertical one.
+/// (A phone whose uplink is down fails to reach about ten servers, ndpi/ocs.pcap.)
+pub const MIN_TARGETS: u64 = 16;
+pub const MIN_PORTS: u64 = 16;
+/// Probes no TCP stack sends in normal operation (NULL, FIN without ACK,
+/// XMAS, SYN with FIN or RST) and ICMP timestamp requests: nmap's OS
+/// detection and stealth scans. This many from one source make a scanner.
+pub const ODD_PROBES: u64 = 3;
+/// A horizontal scan aims at few ports: the busiest three carry at least this
+/// share of its SYNs. Peer-to-peer clients (gnutella) fail as often but to a
+/// different port on every peer.
+const PORT_CONCENTRATION: f64 = 0.6;
+/// Distinct addresses probed by ARP or ICMP echo that make a LAN sweep.
+pub const SWEEP_TARGETS: u64 = 16;
+
+#[derive(Clone, Debug, Default)]
+struct Source {
+    mac: Option<Mac>,
+    first_ts: Nanos,
+    last_ts: Nanos,
+    syns: u64,
+    targets: Distinct,
+    home_targets: u64,
+    ports: Vec<(u16, u64)>,
+    other_port_syns: u64,
+    distinct_ports: Distinct,
+    /// First contacts answered by SYN-ACK, answered by RST, never answered.
+    answered: u64,
+    rejected: u64,
+    unanswered: u64,
+    open: Vec<(IpAddr, u16)>,
+    mirai_matches: u64,
+    /// Earliest fingerprinted SYNs to distinct targets: (time, target).
+    mirai_first: Vec<(Nanos, u32)>,
+    no_options: u64,
+    windows: Vec<u16>,
+    windows_overflow: bool,
+    odd_probes: u64,
+    pings: u64,
+    ping_targets: Distinct,
+    arps: u64,
+    arp_targets: Distinct,
+}
+
+impl Source {
+    fn touch(&mut self, ts: Nanos) {
+        if self.first_ts == 0 || (ts != 0 && ts < self.first_ts) {
+            self.first_ts = ts;
+        }
+        self.last_ts = self.last_ts.max(ts);
+    }
+
+    fn activity(&self) -> u64 {
+        self.syns + self.pings + self.arps + self.odd_probes
+    }
+
+    fn merge(&mut self, o: &Source) {
+        self.mac = self.mac.or(o.mac);
+        if o.first_ts != 0 {
+            self.touch(o.first_ts);
+        }
+        self.last_ts = self.last_ts.max(o.last_ts);
+        self.syns += o.syns;
+        self.targets.merge(&o.targets);
+        self.home_targets += o.home_targets;
+        for &(p, c) in o.ports.iter().filter(|x| x.1 > 0) {
+            add_port(&mut self.ports, &mut self.other_port_syns, p, c);
+        }
+        self.other_port_syns += o.other_port_syns;
+        self.distinct_ports.merge(&o.distinct_ports);
+        self.answered += o.answered;
+        self.rejected += o.rejected;
+        self.unanswered += o.unanswered;
+        for &x in &o.open {
+            note_open(&mut self.open, x);
+        }
+        self.mirai_matches += o.mirai_matches;
+        for &m in &o.mirai_first {
+            note_match(&mut self.mirai_first, m);
+        }
+        self.no_options += o.no_options;
+        for &w in &o.windows {
+            note_window(self, w);
+        }
+        self.windows_overflow |= o.windows_overflow;
+        self.odd_probes += o.odd_probes;
+        self.pings += o.pings;
+        self.ping_targets.merge(&o.ping_targets);
+        self.arps += o.arps;
+        self.arp_targets.merge(&o.arp_targets);
+    }
+}
+
+fn add_port(ports: &mut Vec<(u16, u64)>, other: &mut u64, port: u16, n: u64) {
+    if ports.is_empty() {
+        ports.resize(PORT_BUCKETS, (0, 0));
+    }
+    let slot = &mut ports[usize::from(port) % PORT_BUCKETS];
+    if slot.1 == 0 || slot.0 == port {
+        *slot = (port, slot.1 + n);
+    } else if port < slot.0 {
+        *other += slot.1;
+        *slot = (port, n);
+    } else {
+        *other += n;
+    }
+}
+
+/// Keeps the `MAX_OPEN` smallest answered (target, port) pairs.
+fn note_open(open: &mut Vec<(IpAddr, u16)>, x: (IpAddr, u16)) {
+    if !open.contains(&x) {
+        open.push(x);
+        open.sort_unstable();
+        open.truncate(MAX_OPEN);
+    }
+}
+
+/// Keeps the `MIRAI_MATCHES` earliest matches to distinct targets.
+fn note_match(first: &mut Vec<(Nanos, u32)>, m: (Nanos, u32)) {
+    if let Some(e) = first.iter_mut().find(|e| e.1 == m.1) {
+        e.0 = e.0.min(m.0);
+    } else {
+        first.push(m);
+    }
+    first.sort_unstable();
+    first.truncate(MIRAI_MATCHES);
+}
+
+/// Keeps the `MAX_WINDOWS` smallest windows seen, and whether there were more.
+fn note_window(s: &mut Source, w: u16) {
+    if !s.windows.contains(&w) {
+        s.windows.push(w);
+        s.windows.sort_unstable();
+        if s.windows.len() > MAX_WINDOWS {
+            s.windows.truncate(MAX_WINDOWS);
+            s.windows_overflow = true;
+        }
+    }
+}
+
+/// A TCP SYN (without ACK) as the scan detector sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Syn {
+    pub ts: Nanos,
+    pub src: IpAddr,
+    pub src_mac: Option<Mac>,
+    pub dst: IpAddr,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub window: u16,
+    pub has_options: bool,
+}
+
+/// Whether TCP flags make a probe no stack sends in normal use.
+pub fn odd_tcp_flags(flags: u8) -> bool {
+    use crate::decode::tcp_flags::{ACK, FIN, RST, SYN};
+    let no_ack = flags & ACK == 0;
+    (no_ack && flags & (SYN | RST) == 0) || (flags & SYN != 0 && flags & (FIN | RST) != 0)
+}
+
+/// Per-worker scan state.
+pub struct ScanDetector {
+    sources: FxHashMap<IpAddr, Source>,
+    /// Distinct-count sketches this detector may still allocate.
+    sketches_left: u32,
+    /// Sources replaced because the table was full.
+    pub evicted: u64,
+    rng: u64,
+}
+
+impl Default for ScanDetector {
+    fn default() -> Self {
+        ScanDetector {
+            sources: FxHashMap::default(),
+            sketches_left: MAX_SKETCHES,
+            evicted: 0,
+            rng: 0,
+        }
+    }
+}
+
+impl ScanDetector {
+    /// The source's state, and the sketch budget it may draw on.
+    fn source(&mut self, ip: IpAddr, ts: Nanos) -> (&mut Source, &mut u32) {
+        if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_SOURCES {
+            self.evict();
+        }
+        let s = self.sources.entry(ip).or_default();
+        s.touch(ts);
+        (s, &mut self.sketches_left)
+    }
+
+    /// Space-saving in spirit: drop the least active of a few sampled sources,
+    /// so a flood of one-packet sources cannot push out a real scanner.
+    fn evict(&mut self) {
+        self.rng = mix(self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15));
+        let skip = (self.rng % self.sources.len() as u64) as usize;
+        let victim = self
+            .sources
+            .iter()
+            .cycle()
+            .skip(skip)
+            .take(16)
+            .min_by_key(|(ip, s)| (s.activity(), **ip))
+            .map(|(ip, _)| *ip);
+        if let Some(ip) = victim {
+            self.sources.remove(&ip);
+            self.evicted += 1;
+        }
+    }
+
+    pub fn syn(&mut self, syn: &Syn, home: &HomeNets) {
+        let home_dst = home.contains(syn.dst);
+        let (s, budget) = self.source(syn.src, syn.ts);
+        s.mac = s.mac.or(syn.src_mac);
+        s.syns += 1;
+        let target = addr16(syn.dst);
+        s.targets.insert(hash_addr(target), budget);
+        if home_dst {
+            s.home_targets += 1;
+        }
+        add_port(&mut s.ports, &mut s.other_port_syns, syn.dst_port, 1);
+        s.distinct_ports
+            .insert(mix(u64::from(syn.dst_port)), budget);
+        if !syn.has_options {
+            s.no_options += 1;
+        }
+        note_window(s, syn.window);
+        if let IpAddr::V4(dst) = syn.dst
+            && syn.seq == u32::from(dst)
+            && !dst.is_unspecified()
+        {
+            s.mirai_matches += 1;
+            note_match(&mut s.mirai_first, (syn.ts, syn.seq));
+        }
+    }
+
+    /// How a first contact by `client` ended: `Some(true)` answered by
+    /// SYN-ACK, `Some(false)` refused by RST, `None` never answered.
+    pub fn outcome(
+        &mut self,
+        client: IpAddr,
+        server: IpAddr,
+        port: u16,
+        answered: Option<bool>,
+        ts: Nanos,
+    ) {
+        let Some(s) = self.sources.get_mut(&client) else {
+            return;
+        };
+        s.last_ts = s.last_ts.max(ts);
+        match answered {
+            Some(true) => {
+                s.answered += 1;
+                note_open(&mut s.open, (server, port));
+            }
+            Some(false) => s.rejected += 1,
+            None => s.unanswered += 1,
+        }
+    }
+
+    /// A probe of the kinds counted by [`ODD_PROBES`].
+    pub fn odd_probe(&mut self, ts: Nanos, src: IpAddr, src_mac: Option<Mac>) {
+        let (s, _) = self.source(src, ts);
+        s.mac = s.mac.or(src_mac);
+        s.odd_probes += 1;
+    }
+
+    pub fn ping(&mut self, ts: Nanos, src: IpAddr, src_mac: Option<Mac>, dst: IpAddr) {
+        let (s, budget) = self.source(src, ts);
+        s.mac = s.mac.or(src_mac);
+        s.pings += 1;
+        s.ping_targets.insert(hash_addr(addr16(dst)), budget);
+    }
+
+    pub fn arp_request(&mut self, ts: Nanos, src: IpAddr, src_mac: Mac, target: IpAddr) {
+        let (s, budget) = self.source(src, ts);
+        s.mac = s.mac.or(Some(src_mac));
+        s.arps += 1;
+        s.arp_targets.insert(hash_addr(addr16(target)), budget);
+    }
+
+    pub fn merge(&mut self, other: ScanDetector) {
+        self.evicted += other.evicted;
+        for (ip, o) in other.sources {
+            match self.sources.get_mut(&ip) {
+                Some(s) => s.merge(&o),
+                None => {
+                    self.sources.insert(ip, o);
+                }
+            }
+        }
+    }
+
+    /// The scan events: one per source with a verdict, in source order.
+    pub fn events(&self, home: &HomeNets) -> Vec<Event> {
+        let mut ips: Vec<&IpAddr> = self.sources.keys().collect();
+        ips.sort();
+        ips.into_iter()
+            .filter_map(|ip| verdict(*ip, &self.sources[ip], home))
+            .collect()
+    }
+}
+
+/// The `scan` event of DESIGN.md.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScanEvent {
+    pub source: Host,
+    /// Busiest destination ports, most SYNs first (at most 10).
+    pub ports: Vec<u16>,
+    pub distinct_targets: u64,
+    pub distinct_ports: u64,
+    pub syns: u64,
+    pub mirai_fingerprint: bool,
+    pub mirai_matches: u64,
+    #[serde(serialize_with = "serialize_ts")]
+    pub first_ts: Nanos,
+    #[serde(serialize_with = "serialize_ts")]
+    pub last_ts: Nanos,
+    /// `mirai-like`, `scanner`, or `sweep` (ARP/ICMP).
+    pub verdict: &'static str,
+    /// `outbound` (home device scans out), `inbound` (home is scanned), `lan`.
+    pub direction: &'static str,
+    /// First contacts answered by SYN-ACK, refused by RST, never answered.
+    pub answered: u64,
+    pub refused: u64,
+    pub unanswered: u64,
+    /// Targets that answered, with the port (bounded list).
+    pub open: Vec<String>,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Host {
+    pub ip: String,
+    pub mac: Option<String>,
+}
+
+fn hash_addr(a: u128) -> u64 {
+    mix(a as u64 ^ mix((a >> 64) as u64))
+}
+
+fn trw_scanner(s: &Source) -> bool {
+    let failures = (s.rejected + s.unanswered) as f64;
+    let successes = s.answered as f64;
+    let up = ((1.0 - TRW_THETA1) / (1.0 - TRW_THETA0)).ln();
+    let down = (TRW_THETA1 / TRW_THETA0).ln();
+    let llr = failures * up + successes * down;
+    llr >= (TRW_BETA / TRW_ALPHA).ln()
+}
+
+fn verdict(ip: IpAddr, s: &Source, home: &HomeNets) -> Option<Event> {
+    let targets = s.targets.count();
+    let nports = s.distinct_ports.count();
+    let mut busiest: Vec<(u16, u64)> = s.ports.iter().copied().filter(|x| x.1 > 0).collect();
+    busiest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let top3: u64 = busiest.iter().take(3).map(|x| x.1).sum();
+    let concentrated = s.syns > 0 && top3 as f64 >= PORT_CONCENTRATION * s.syns as f64;
+    let mirai = s.mirai_first.len() >= MIRAI_MATCHES;
+    let horizontal = targets >= MIN_TARGETS && concentrated;
+    let vertical = nports >= MIN_PORTS && targets <= 3;
+    let tcp_scan = (trw_scanner(s) && (horizontal || vertical)) || s.odd_probes >= ODD_PROBES;
+    let sweep = s.arp_targets.count() >= SWEEP_TARGETS || s.ping_targets.count() >= SWEEP_TARGETS;
+    if !mirai && !tcp_scan && !sweep {
+        return None;
+    }
+    let src_home = home.contains(ip);
+    let mostly_home = s.home_targets * 2 > s.syns || (s.syns == 0 && src_home);
+    let direction = match (src_home, mostly_home) {
+        (true, false) => "outbound",
+        (true, true) => "lan",
+        (false, _) => "inbound",
+    };
+    let verdict = if mirai {
+        "mirai-like"
+    } else if tcp_scan {
+        "scanner"
+    } else {
+        "sweep"
+    };
+    let severity = match (verdict, direction) {
+        ("mirai-like", "outbound" | "lan") => Severity::Critical,
+        ("mirai-like", _) => Severity::Medium,
+        (_, "outbound") => Severity::High,
+        (_, "lan") => Severity::Medium,
+        _ if s.answered > 0 => Severity::Medium,
+        _ => Severity::Low,
+    };
+    let mut evidence = Vec::new();
+    if mirai {
+        evidence.push(format!(
+            "{} SYNs with sequence number = destination address (Mirai's stateless scanner)",
+            s.mirai_matches
+        ));
+    }
+    if s.syns > 0 {
+        let count = |port: u16| busiest.iter().find(|x| x.0 == port).map_or(0, |x| x.1);
+        let (telnet, telnet_alt) = (count(23), count(2323));
+        if telnet + telnet_alt > 0 {
+            evidence.push(format!(
+                "ports 23/2323: {telnet}/{telnet_alt} SYNs (Mirai sends 9:1)"
+            ));
+        }
+        evidence.push(format!(
+            "{} of {} SYNs carry no TCP options",
+            s.no_options, s.syns
+        ));
+        if !s.windows_overflow && s.windows.len() <= 2 {
+            evidence.push(format!("TCP windows used: {:?}", s.windows));
+        }
+        evidence.push(format!(
+            "first contacts: {} answered, {} refused, {} unanswered",
+            s.answered, s.rejected, s.unanswered
+        ));
+    }
+    if s.odd_probes > 0 {
+        evidence.push(format!(
+            "{} probes no TCP stack sends in normal use (NULL/FIN/XMAS/SYN+FIN) or ICMP timestamp requests",
+            s.odd_probes
+        ));
+    }
+    if s.arp_targets.count() >= SWEEP_TARGETS {
+        evidence.push(format!(
+            "ARP requests for {} distinct addresses",
+            s.arp_targets.count()
+        ));
+    }
+    if s.ping_targets.count() >= SWEEP_TARGETS {
+        evidence.push(format!(
+            "ICMP echo requests to {} distinct addresses",
+            s.ping_targets.count()
+        ));
+    }
+    let ts = if mirai {
+        s.mirai_first[MIRAI_MATCHES - 1].0
+    } else {
+        s.first_ts
+    };
+    let scan = ScanEvent {
+        source: Host {
+            ip: ip.to_string(),
+            mac: if src_home {
+                s.mac.as_ref().map(mac_string)
+            } else {
+                None
+            },
+        },
+        ports: busiest.iter().take(10).map(|x| x.0).collect(),
+        distinct_targets: if verdict == "sweep" && s.syns == 0 {
+            s.arp_targets.count().max(s.ping_targets.count())
+        } else {
+            targets
+        },
+        distinct_ports: nports,
+        syns: s.syns,
+        mirai_fingerprint: mirai,
+        mirai_matches: s.mirai_matches,
+        first_ts: s.first_ts,
+        last_ts: s.last_ts,
+        verdict,
+        direction,
+        answered: s.answered,
+        refused: s.rejected,
+        unanswered: s.unanswered,
+        open: s.open.iter().map(|(ip, p)| format!("{ip}:{p}")).collect(),
+        evidence,
+    };
+    Some(Event {
+        ts,
+        severity,
+        kind: EventKind::Scan(scan),
+    })
+}
+
+#[cfg(test)]
+mod tests;
