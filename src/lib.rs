@@ -15,4 +15,5 @@ pub mod netconf;
 pub mod output;
 pub mod pipeline;
 pub mod proto;
+pub mod signatures;
 pub mod time;

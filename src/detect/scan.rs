@@ -20,6 +20,7 @@ use crate::event::{Event, EventKind, Severity, serialize_ts};
 use crate::flow::addr16;
 use crate::netconf::HomeNets;
 use crate::output::report::mac_string;
+use crate::signatures::scan_ports;
 
 /// Sources tracked per worker; past this, the least active one is replaced.
 pub const MAX_SOURCES: usize = 4096;
@@ -459,6 +460,14 @@ fn verdict(ip: IpAddr, s: &Source, home: &HomeNets) -> Option<Event> {
             "first contacts: {} answered, {} refused, {} unanswered",
             s.answered, s.rejected, s.unanswered
         ));
+    }
+    let worm: Vec<String> = busiest
+        .iter()
+        .filter_map(|&(p, _)| scan_ports::lookup(p).map(|w| format!("{p} ({})", w.family)))
+        .take(5)
+        .collect();
+    if !worm.is_empty() {
+        evidence.push(format!("ports scanned by IoT worms: {}", worm.join("; ")));
     }
     if s.odd_probes > 0 {
         evidence.push(format!(

@@ -1,0 +1,98 @@
+//! Signature files: plain, human-editable tables shipped in `signatures/`
+//! and compiled into the binary as text, parsed at start by the same code
+//! that will read a user's overlay directory. Every row names its source; an
+//! error names the file, line and field.
+
+pub mod scan_ports;
+
+use std::fmt;
+
+/// A signature file that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct SigError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// One data row of a TSV signature file, with its line number.
+pub struct Row<'a, 'h> {
+    pub line: usize,
+    fields: Vec<&'a str>,
+    header: &'h [&'a str],
+    file: &'h str,
+}
+
+impl<'a> Row<'a, '_> {
+    /// The value of a column; a missing or empty required column is an error.
+    pub fn get(&self, column: &str) -> Result<&'a str, SigError> {
+        let i = self
+            .header
+            .iter()
+            .position(|h| *h == column)
+            .ok_or_else(|| self.error(format!("no column '{column}'")))?;
+        match self.fields.get(i).map(|s| s.trim()) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(self.error(format!("'{column}' is empty"))),
+        }
+    }
+
+    pub fn error(&self, message: String) -> SigError {
+        SigError {
+            file: self.file.to_string(),
+            line: self.line,
+            message,
+        }
+    }
+}
+
+/// Splits a TSV signature file: `#` comments and blank lines are skipped, the
+/// first other line names the columns, and every row must have a `source`.
+pub fn parse_tsv<'a, T>(
+    file: &'a str,
+    text: &'a str,
+    mut row: impl FnMut(&Row<'a, '_>) -> Result<T, SigError>,
+) -> Result<Vec<T>, SigError> {
+    let mut header: Option<Vec<&'a str>> = None;
+    let mut out = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        if l.starts_with('#') || l.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = l.split('\t').collect();
+        if header.is_none() {
+            if !fields.contains(&"source") {
+                return Err(SigError {
+                    file: file.into(),
+                    line: i + 1,
+                    message: "the header needs a 'source' column".into(),
+                });
+            }
+            header = Some(fields);
+            continue;
+        }
+        let h = header.as_deref().unwrap_or_default();
+        let r = Row {
+            line: i + 1,
+            fields,
+            header: h,
+            file,
+        };
+        if r.fields.len() != h.len() {
+            return Err(r.error(format!(
+                "{} fields, the header has {}",
+                r.fields.len(),
+                h.len()
+            )));
+        }
+        r.get("source")?;
+        out.push(row(&r)?);
+    }
+    Ok(out)
+}
