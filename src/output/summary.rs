@@ -3,6 +3,46 @@
 use std::io::{self, Write};
 
 use super::report::Report;
+use crate::event::{Event, EventKind};
+use crate::time::rfc3339;
+
+/// One line a person can read for an event.
+fn describe(e: &Event) -> String {
+    let sev = serde_json::to_value(e.severity)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match &e.kind {
+        EventKind::Scan(s) => {
+            let who = match &s.source.mac {
+                Some(m) => format!("{} ({m})", s.source.ip),
+                None => s.source.ip.clone(),
+            };
+            let ports: Vec<String> = s.ports.iter().take(5).map(u16::to_string).collect();
+            let mut line = format!(
+                "{} [{sev}] {} {} scan from {who}: {} SYNs to {} targets",
+                rfc3339(e.ts),
+                s.verdict,
+                s.direction,
+                s.syns,
+                s.distinct_targets
+            );
+            if !ports.is_empty() {
+                line += &format!(" on ports {}", ports.join(","));
+            }
+            if s.mirai_fingerprint {
+                line += &format!(
+                    "; {} with sequence number = destination (Mirai)",
+                    s.mirai_matches
+                );
+            }
+            if !s.open.is_empty() {
+                line += &format!("; answered: {}", s.open.join(" "));
+            }
+            line
+        }
+    }
+}
 
 /// Writes a readable summary: capture totals, the device table, events, warnings.
 pub fn write_summary(r: &Report, w: &mut impl Write) -> io::Result<()> {
@@ -64,7 +104,7 @@ pub fn write_summary(r: &Report, w: &mut impl Write) -> io::Result<()> {
     writeln!(w)?;
     writeln!(w, "Events: {}", r.events.len())?;
     for e in &r.events {
-        writeln!(w, "  {}", serde_json::to_string(e).unwrap_or_default())?;
+        writeln!(w, "  {}", describe(e))?;
     }
     if !c.warnings.is_empty() {
         writeln!(w)?;
