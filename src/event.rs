@@ -30,6 +30,8 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
+    Login(crate::detect::credentials::LoginEvent),
+    Bruteforce(crate::detect::credentials::BruteforceEvent),
     Scan(crate::detect::scan::ScanEvent),
 }
 

@@ -152,8 +152,9 @@ fn nmap_syn_scan_and_hping3_mirai_probes() {
     let scans: Vec<_> = r
         .events
         .iter()
-        .map(|e| match &e.kind {
-            EventKind::Scan(s) => s,
+        .filter_map(|e| match &e.kind {
+            EventKind::Scan(s) => Some(s),
+            _ => None,
         })
         .collect();
     assert_eq!(scans.len(), 1, "{scans:#?}");
@@ -184,8 +185,9 @@ fn nmap_syn_scan_and_hping3_mirai_probes() {
     let scans: Vec<_> = r
         .events
         .iter()
-        .map(|e| match &e.kind {
-            EventKind::Scan(s) => s,
+        .filter_map(|e| match &e.kind {
+            EventKind::Scan(s) => Some(s),
+            _ => None,
         })
         .collect();
     assert_eq!(scans.len(), 1, "{scans:#?}");

@@ -28,7 +28,7 @@ fn run(name: &str, bytes: Vec<u8>, threads: usize) {
         threads,
         ..Config::default()
     };
-    let _ = pipeline::run(&mut tl, config, Registry::default(), &mut |_| {});
+    let _ = pipeline::run(&mut tl, config, Registry::builtin(), &mut |_| {});
 }
 
 #[test]

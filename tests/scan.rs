@@ -17,7 +17,7 @@ fn corpus_verdicts(dir: &Path) -> BTreeSet<(String, String, String, String)> {
             continue;
         };
         for e in r.events {
-            let EventKind::Scan(s) = e.kind;
+            let EventKind::Scan(s) = e.kind else { continue };
             out.insert((
                 file.clone(),
                 s.source.ip,
@@ -122,9 +122,9 @@ fn generated_mirai_scans() {
             let scans: Vec<_> = r
                 .events
                 .iter()
-                .map(|e| {
-                    let EventKind::Scan(s) = &e.kind;
-                    s
+                .filter_map(|e| match &e.kind {
+                    EventKind::Scan(s) => Some(s),
+                    _ => None,
                 })
                 .collect();
             assert_eq!(scans.len(), 2, "only the two bots: {scans:#?}");

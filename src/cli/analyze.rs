@@ -62,7 +62,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
             b.set_position(read);
         }
     };
-    let analysis = pipeline::run(&mut timeline, config, Registry::default(), &mut tick)?;
+    let analysis = pipeline::run(&mut timeline, config, Registry::builtin(), &mut tick)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -41,6 +41,36 @@ fn describe(e: &Event) -> String {
             }
             line
         }
+        EventKind::Login(l) => {
+            let mut line = format!(
+                "{} [{sev}] {} login {} -> {}:{} user {} password {}: {:?}",
+                rfc3339(e.ts),
+                l.protocol,
+                l.client.ip,
+                l.server.ip,
+                l.server.port,
+                l.username.as_deref().unwrap_or("-"),
+                l.password
+                    .as_deref()
+                    .or(l.password_masked.as_deref())
+                    .unwrap_or("-"),
+                l.outcome
+            );
+            if let Some(src) = &l.credential_source {
+                line += &format!("; DEFAULT CREDENTIAL ({src})");
+            }
+            line
+        }
+        EventKind::Bruteforce(b) => format!(
+            "{} [{sev}] {} brute force from {}: {} attempts ({} failed) on {} targets, {} with default credentials",
+            rfc3339(e.ts),
+            b.protocol,
+            b.source.ip,
+            b.attempts,
+            b.failures,
+            b.targets,
+            b.default_credentials_tried
+        ),
     }
 }
 

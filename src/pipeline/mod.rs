@@ -138,6 +138,8 @@ pub fn run(
         out.events.extend(r.out.events);
     }
     out.events.extend(scans.events(&config.home));
+    let brute = crate::detect::credentials::bruteforce_events(&out.events, &config.home);
+    out.events.extend(brute);
     Ok(Analysis {
         counters,
         inventory,

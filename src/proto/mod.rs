@@ -6,6 +6,9 @@
 //! emits device facts and events into an [`Output`]. A flow no analyzer claims
 //! costs nothing beyond its flow-table entry: no per-packet call is made.
 
+pub mod ftp;
+pub mod lines;
+
 use std::net::IpAddr;
 
 use crate::capture::Nanos;
@@ -127,6 +130,11 @@ impl Default for Registry {
 }
 
 impl Registry {
+    /// Every analyzer iotwatch has.
+    pub fn builtin() -> Registry {
+        Registry::new(vec![Box::new(ftp::Ftp)])
+    }
+
     pub fn new(analyzers: Vec<Box<dyn Analyzer>>) -> Registry {
         assert!(analyzers.len() < NONE as usize, "too many analyzers");
         let mut tcp = vec![NONE; 65536].into_boxed_slice();

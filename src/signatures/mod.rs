@@ -3,6 +3,7 @@
 //! that will read a user's overlay directory. Every row names its source; an
 //! error names the file, line and field.
 
+pub mod credentials;
 pub mod scan_ports;
 
 use std::fmt;
@@ -41,6 +42,16 @@ impl<'a> Row<'a, '_> {
             Some(v) if !v.is_empty() => Ok(v),
             _ => Err(self.error(format!("'{column}' is empty"))),
         }
+    }
+
+    /// The value of a column that may be empty (an empty password).
+    pub fn get_or_empty(&self, column: &str) -> Result<&'a str, SigError> {
+        let i = self
+            .header
+            .iter()
+            .position(|h| *h == column)
+            .ok_or_else(|| self.error(format!("no column '{column}'")))?;
+        Ok(self.fields.get(i).copied().unwrap_or(""))
     }
 
     pub fn error(&self, message: String) -> SigError {

@@ -29,7 +29,7 @@ pub fn analyze(paths: &[&Path], threads: usize) -> Result<Report, iotwatch::capt
         threads,
         ..Config::default()
     };
-    let a = pipeline::run(&mut tl, config, Registry::default(), &mut |_| {})?;
+    let a = pipeline::run(&mut tl, config, Registry::builtin(), &mut |_| {})?;
     Ok(build_report(a, tl.files()))
 }
 

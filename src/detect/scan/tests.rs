@@ -24,8 +24,9 @@ fn syn(src: IpAddr, dst: IpAddr, port: u16, seq: u32, ts: Nanos) -> Syn {
 fn scan_events(d: &ScanDetector) -> Vec<ScanEvent> {
     d.events(&HomeNets::default())
         .into_iter()
-        .map(|e| match e.kind {
-            EventKind::Scan(s) => s,
+        .filter_map(|e| match e.kind {
+            EventKind::Scan(s) => Some(s),
+            _ => None,
         })
         .collect()
 }

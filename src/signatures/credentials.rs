@@ -1,0 +1,163 @@
+//! `signatures/credentials/*.tsv`: default credentials (Mirai's dictionary and
+//! vendor defaults), each with the protocols it applies to and its source.
+
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
+
+use super::{SigError, parse_tsv};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    pub username: String,
+    pub password: String,
+    /// Protocols it applies to; empty means any.
+    pub protocols: Vec<String>,
+    /// `mirai` or `vendor`.
+    pub list: String,
+    pub vendor: String,
+    pub source: String,
+}
+
+impl Credential {
+    fn applies_to(&self, protocol: &str) -> bool {
+        // `http-basic`, `rtsp-digest` … match the `http`, `rtsp` of the lists.
+        let base = protocol.split('-').next().unwrap_or(protocol);
+        self.protocols.is_empty() || self.protocols.iter().any(|p| p == base)
+    }
+
+    /// The name reported as `credential_source`.
+    pub fn label(&self) -> String {
+        if self.list == "mirai" {
+            "mirai".into()
+        } else {
+            format!("vendor: {}", self.vendor)
+        }
+    }
+}
+
+pub struct CredentialDb {
+    entries: Vec<Credential>,
+    by_pair: FxHashMap<(String, String), Vec<u32>>,
+    by_user: FxHashMap<String, Vec<u32>>,
+}
+
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "credentials/mirai.tsv",
+        include_str!("../../signatures/credentials/mirai.tsv"),
+    ),
+    (
+        "credentials/vendor.tsv",
+        include_str!("../../signatures/credentials/vendor.tsv"),
+    ),
+];
+
+pub fn parse(file: &str, text: &str) -> Result<Vec<Credential>, SigError> {
+    parse_tsv(file, text, |r| {
+        let protocols = match r.get("protocols")? {
+            "any" => Vec::new(),
+            p => p.split(',').map(|x| x.trim().to_string()).collect(),
+        };
+        Ok(Credential {
+            username: r.get_or_empty("username")?.to_string(),
+            password: r.get_or_empty("password")?.to_string(),
+            protocols,
+            list: r.get("list")?.to_string(),
+            vendor: r.get_or_empty("vendor")?.to_string(),
+            source: r.get("source")?.to_string(),
+        })
+    })
+}
+
+impl CredentialDb {
+    pub fn new(entries: Vec<Credential>) -> CredentialDb {
+        let mut by_pair: FxHashMap<(String, String), Vec<u32>> = FxHashMap::default();
+        let mut by_user: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+        for (i, c) in entries.iter().enumerate() {
+            by_pair
+                .entry((c.username.clone(), c.password.clone()))
+                .or_default()
+                .push(i as u32);
+            by_user
+                .entry(c.username.clone())
+                .or_default()
+                .push(i as u32);
+        }
+        CredentialDb {
+            entries,
+            by_pair,
+            by_user,
+        }
+    }
+
+    /// The built-in lists (checked by a unit test, so they always parse).
+    pub fn builtin() -> &'static CredentialDb {
+        static DB: OnceLock<CredentialDb> = OnceLock::new();
+        DB.get_or_init(|| {
+            let mut all = Vec::new();
+            for (file, text) in BUILTIN {
+                all.extend(parse(file, text).expect("built-in credential lists parse"));
+            }
+            CredentialDb::new(all)
+        })
+    }
+
+    /// The list entry a login matches, Mirai's list first.
+    pub fn lookup(&self, protocol: &str, username: &str, password: &str) -> Option<&Credential> {
+        let ids = self
+            .by_pair
+            .get(&(username.to_string(), password.to_string()))?;
+        let mut hits = ids
+            .iter()
+            .map(|&i| &self.entries[i as usize])
+            .filter(|c| c.applies_to(protocol));
+        let first = hits.next()?;
+        Some(hits.find(|c| c.list == "mirai").unwrap_or(first))
+    }
+
+    /// Default passwords known for a username on a protocol (for Digest, where
+    /// only a hash of the password crosses the wire).
+    pub fn passwords_for<'a>(
+        &'a self,
+        protocol: &'a str,
+        username: &str,
+    ) -> impl Iterator<Item = &'a Credential> + 'a {
+        self.by_user
+            .get(username)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.entries[i as usize])
+            .filter(move |c| c.applies_to(protocol))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_lists() {
+        let db = CredentialDb::builtin();
+        assert!(db.len() > 400);
+        let c = db.lookup("telnet", "root", "xc3511").unwrap();
+        assert_eq!(c.label(), "mirai");
+        assert!(c.source.contains("scanner.c:124"));
+        // Empty passwords are real entries.
+        assert!(db.lookup("telnet", "root", "").is_some());
+        assert!(db.lookup("snmp", "", "public").is_some());
+        // Scoped by protocol: Zyxel's hard-coded FTP account is an FTP default only.
+        assert!(db.lookup("ftp", "devicehaecived", "1234").is_some());
+        assert!(db.lookup("telnet", "devicehaecived", "1234").is_none());
+        assert!(db.lookup("telnet", "root", "correct horse").is_none());
+        assert!(db.passwords_for("http-digest", "admin").count() > 5);
+    }
+}
