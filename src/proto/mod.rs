@@ -7,6 +7,7 @@
 //! costs nothing beyond its flow-table entry: no per-packet call is made.
 
 pub mod ftp;
+pub mod http;
 pub mod lines;
 
 use std::net::IpAddr;
@@ -132,7 +133,7 @@ impl Default for Registry {
 impl Registry {
     /// Every analyzer iotwatch has.
     pub fn builtin() -> Registry {
-        Registry::new(vec![Box::new(ftp::Ftp)])
+        Registry::new(vec![Box::new(ftp::Ftp), Box::new(http::Http)])
     }
 
     pub fn new(analyzers: Vec<Box<dyn Analyzer>>) -> Registry {
