@@ -9,6 +9,7 @@
 pub mod ftp;
 pub mod http;
 pub mod lines;
+pub mod mqtt;
 
 use std::net::IpAddr;
 
@@ -133,7 +134,11 @@ impl Default for Registry {
 impl Registry {
     /// Every analyzer iotwatch has.
     pub fn builtin() -> Registry {
-        Registry::new(vec![Box::new(ftp::Ftp), Box::new(http::Http)])
+        Registry::new(vec![
+            Box::new(ftp::Ftp),
+            Box::new(http::Http),
+            Box::new(mqtt::Mqtt),
+        ])
     }
 
     pub fn new(analyzers: Vec<Box<dyn Analyzer>>) -> Registry {
