@@ -10,6 +10,7 @@ pub mod ftp;
 pub mod http;
 pub mod lines;
 pub mod mqtt;
+pub mod snmp;
 
 use std::net::IpAddr;
 
@@ -138,6 +139,7 @@ impl Registry {
             Box::new(ftp::Ftp),
             Box::new(http::Http),
             Box::new(mqtt::Mqtt),
+            Box::new(snmp::Snmp),
         ])
     }
 
@@ -201,5 +203,51 @@ impl Registry {
 
     pub fn start(&self, i: usize, flow: &FlowInfo) -> Box<dyn FlowAnalyzer> {
         self.analyzers[i].start(flow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn flow(l4: L4, port: u16) -> FlowInfo {
+        let ep = |port| Endpoint {
+            ip: Ipv4Addr::LOCALHOST.into(),
+            port,
+            mac: None,
+        };
+        FlowInfo {
+            l4,
+            client: ep(40000),
+            server: ep(port),
+            start: 0,
+        }
+    }
+
+    #[test]
+    fn builtin_registry_claims_every_analyzers_ports() {
+        let r = Registry::builtin();
+        for (l4, port, name) in [
+            (L4::Tcp, 21, "ftp"),
+            (L4::Tcp, 80, "http"),
+            (L4::Tcp, 554, "http"),
+            (L4::Tcp, 1883, "mqtt"),
+            (L4::Udp, 161, "snmp"),
+        ] {
+            let i = r
+                .by_port(&flow(l4, port))
+                .unwrap_or_else(|| panic!("{port} unclaimed"));
+            assert_eq!(r.analyzers[i].name(), name);
+        }
+        assert_eq!(r.by_port(&flow(L4::Udp, 53)), None);
+        assert_eq!(
+            r.probe(L4::Tcp, Dir::ToServer, b"GET /x HTTP/1.1\r\n"),
+            Ok(1)
+        );
+        assert_eq!(
+            r.probe(L4::Tcp, Dir::ToServer, b"\x16\x03\x01"),
+            Err(Probe::No)
+        );
     }
 }
