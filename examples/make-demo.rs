@@ -2,8 +2,11 @@
 //! built from scratch (no real traffic is copied). It grows as detectors land.
 //!
 //! Now: a router, a camera offering telnet and HTTP, a phone browsing, a
-//! smart plug using DNS, and the camera SYN-scanning the Internet on 23/2323
-//! the way Mirai does (sequence number = destination address).
+//! smart plug using DNS; the phone logging into the camera's telnet with its
+//! factory password (root/xc3511, in Mirai's list) and into its web page with
+//! a password of its own; the camera SYN-scanning the Internet on 23/2323 the
+//! way Mirai does (sequence number = destination address) and trying Mirai's
+//! dictionary on the telnet of hosts that answered (TEST-NET addresses).
 //!
 //!     cargo run --example make-demo [-- OUT]
 
@@ -97,14 +100,12 @@ fn udp(
     v
 }
 
-/// A whole TCP conversation: handshake, one request and answer, close.
-#[allow(clippy::too_many_arguments)]
+/// A whole TCP conversation: handshake, request/answer exchanges, close.
 fn conversation(
     p: &mut Pcap,
     c: ([u8; 6], [u8; 4], u16),
     s: ([u8; 6], [u8; 4], u16),
-    request: &[u8],
-    answer: &[u8],
+    exchanges: &[(&[u8], &[u8])],
 ) {
     let (cm, ci, cp) = c;
     let (sm, si, sp) = s;
@@ -114,10 +115,16 @@ fn conversation(
     cs += 1;
     ss += 1;
     p.put(200, tcp(cm, sm, ci, si, cp, sp, cs, Some(ss), "", b""));
-    p.put(200, tcp(cm, sm, ci, si, cp, sp, cs, Some(ss), "P", request));
-    cs += request.len() as u32;
-    p.put(5000, tcp(sm, cm, si, ci, sp, cp, ss, Some(cs), "P", answer));
-    ss += answer.len() as u32;
+    for (request, answer) in exchanges {
+        if !request.is_empty() {
+            p.put(200, tcp(cm, sm, ci, si, cp, sp, cs, Some(ss), "P", request));
+            cs += request.len() as u32;
+        }
+        if !answer.is_empty() {
+            p.put(5000, tcp(sm, cm, si, ci, sp, cp, ss, Some(cs), "P", answer));
+            ss += answer.len() as u32;
+        }
+    }
     p.put(200, tcp(cm, sm, ci, si, cp, sp, cs, Some(ss), "F", b""));
     p.put(200, tcp(sm, cm, si, ci, sp, cp, ss, Some(cs + 1), "F", b""));
     p.put(
@@ -143,20 +150,34 @@ fn main() {
         p.put(10_000, udp(m, ROUTER, ip, router_ip, port, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"));
         p.put(2_000, udp(ROUTER, m, router_ip, ip, 53, port, b"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"));
     }
-    // The phone opens the camera's web page, then its telnet port.
+    // The phone opens the camera's web page with its own (not default) password.
     conversation(
         &mut p,
         (PHONE, phone_ip, 51000),
         (CAMERA, cam_ip, 80),
-        b"GET / HTTP/1.1\r\nHost: 192.168.1.20\r\n\r\n",
-        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"IPCamera\"\r\n\r\n",
+        &[(
+            b"GET / HTTP/1.1\r\nHost: 192.168.1.20\r\nAuthorization: Basic b3duZXI6c2VjcmV0LWhvcnNlLTQy\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        )],
     );
+    // Then logs into the camera's telnet with the factory password, one of
+    // Mirai's: root / xc3511.
     conversation(
         &mut p,
         (PHONE, phone_ip, 51001),
         (CAMERA, cam_ip, 23),
-        b"\xff\xfd\x01",
-        b"\xff\xfb\x01(none) login: ",
+        &[
+            (
+                b"\xff\xfd\x01\xff\xfd\x03",
+                b"\xff\xfb\x01\xff\xfb\x03\r\n(none) login: ",
+            ),
+            (b"root\r\n", b"root\r\nPassword: "),
+            (
+                b"xc3511\r\n",
+                b"\r\n\r\nBusyBox v1.19.3 (2016-03-04) built-in shell (ash)\r\n# ",
+            ),
+            (b"exit\r\n", b""),
+        ],
     );
     // The phone browses the web.
     for i in 0..5u16 {
@@ -164,8 +185,32 @@ fn main() {
             &mut p,
             (PHONE, phone_ip, 52000 + i),
             (ROUTER, [93, 184, 216, 34], 443),
-            b"\x16\x03\x01\x00\x05hello",
-            b"\x16\x03\x03\x00\x05world",
+            &[(b"\x16\x03\x01\x00\x05hello", b"\x16\x03\x03\x00\x05world")],
+        );
+    }
+    // The camera, now infected, tries Mirai's dictionary on the telnet of
+    // Internet hosts that answered its scan (TEST-NET addresses: nothing real).
+    let pairs: [(&[u8], &[u8]); 6] = [
+        (b"root", b"vizxv"),
+        (b"admin", b"admin"),
+        (b"root", b"888888"),
+        (b"support", b"support"),
+        (b"root", b"default"),
+        (b"guest", b"12345"),
+    ];
+    for (i, (user, pass)) in pairs.iter().enumerate() {
+        let target = [203, 0, 113, 10 + (i / 2) as u8];
+        let u = [*user, b"\r\n"].concat();
+        let pw = [*pass, b"\r\n"].concat();
+        conversation(
+            &mut p,
+            (CAMERA, cam_ip, 45000 + i as u16),
+            (ROUTER, target, 23),
+            &[
+                (b"", b"\r\nlogin: "),
+                (&u, b"Password: "),
+                (&pw, b"\r\nLogin incorrect\r\n\r\nlogin: "),
+            ],
         );
     }
     // The camera scans like Mirai: SYNs to random public addresses on 23 and

@@ -122,38 +122,54 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
             .flat_map(|f| f.warnings().iter().map(|w| w.to_string()))
             .collect(),
     };
+    // Devices that accepted or were offered a default credential: the server
+    // side of a default login, matched by address (devices hold only home
+    // addresses, so a router is not blamed for the Internet hosts behind it).
+    let exposed: std::collections::BTreeSet<String> = analysis
+        .out
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            crate::event::EventKind::Login(l) if l.default_credential => Some(l.server.ip.clone()),
+            _ => None,
+        })
+        .collect();
     let devices = analysis
         .inventory
         .into_devices()
         .into_iter()
-        .map(|(key, d)| DeviceReport {
-            mac: match key {
+        .map(|(key, d)| {
+            let mac = match key {
                 DeviceKey::Mac(m) => Some(mac_string(&m)),
                 DeviceKey::Ip(_) => None,
-            },
-            ips: d.ips.iter().map(|ip| ip.to_string()).collect(),
-            vendor: None,
-            hostname: None,
-            kind: None,
-            model: None,
-            firmware: None,
-            os: None,
-            services: d.services.iter().map(|s| s.label()).collect(),
-            first_seen: rfc3339(d.first_seen),
-            last_seen: rfc3339(d.last_seen),
-            packets: d.packets,
-            bytes: d.bytes,
-            support: Support {
-                status: "unknown",
-                end: None,
-                source: None,
-            },
-            code_of_practice: CodeOfPractice {
-                default_credentials_seen: false,
-                disclosure: None,
-                support_status: "unknown",
-            },
-            evidence: d.evidence.into_iter().collect(),
+            };
+            let default_credentials_seen = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
+            DeviceReport {
+                mac,
+                ips: d.ips.iter().map(|ip| ip.to_string()).collect(),
+                vendor: None,
+                hostname: None,
+                kind: None,
+                model: None,
+                firmware: None,
+                os: None,
+                services: d.services.iter().map(|s| s.label()).collect(),
+                first_seen: rfc3339(d.first_seen),
+                last_seen: rfc3339(d.last_seen),
+                packets: d.packets,
+                bytes: d.bytes,
+                support: Support {
+                    status: "unknown",
+                    end: None,
+                    source: None,
+                },
+                code_of_practice: CodeOfPractice {
+                    default_credentials_seen,
+                    disclosure: None,
+                    support_status: "unknown",
+                },
+                evidence: d.evidence.into_iter().collect(),
+            }
         })
         .collect();
     let mut events = analysis.out.events;

@@ -11,6 +11,7 @@ pub mod http;
 pub mod lines;
 pub mod mqtt;
 pub mod snmp;
+pub mod telnet;
 
 use std::net::IpAddr;
 
@@ -140,6 +141,7 @@ impl Registry {
             Box::new(http::Http),
             Box::new(mqtt::Mqtt),
             Box::new(snmp::Snmp),
+            Box::new(telnet::Telnet),
         ])
     }
 
@@ -234,6 +236,8 @@ mod tests {
             (L4::Tcp, 554, "http"),
             (L4::Tcp, 1883, "mqtt"),
             (L4::Udp, 161, "snmp"),
+            (L4::Tcp, 23, "telnet"),
+            (L4::Tcp, 2323, "telnet"),
         ] {
             let i = r
                 .by_port(&flow(l4, port))

@@ -156,9 +156,13 @@ impl FlowAnalyzer for SnmpFlow {
         }
         let i = match self.seen.iter().position(|(s, _, _)| s == m.secret) {
             Some(i) => i,
-            None if dir == Dir::ToServer && self.seen.len() < MAX_COMMUNITIES => {
-                // Requests: GET, GETNEXT, SET, GETBULK (v3: any message).
-                if !v3 && !matches!(m.pdu, 0xA0 | 0xA1 | 0xA3 | 0xA5) {
+            None if self.seen.len() < MAX_COMMUNITIES => {
+                // Requests: GET, GETNEXT, SET, GETBULK (v3: any message); or a
+                // response whose request was not captured.
+                let request =
+                    dir == Dir::ToServer && (v3 || matches!(m.pdu, 0xA0 | 0xA1 | 0xA3 | 0xA5));
+                let response = dir == Dir::ToClient && (v3 || m.pdu == 0xA2);
+                if !request && !response {
                     return Progress::More;
                 }
                 self.seen.push((m.secret.to_vec(), v3, Outcome::Failure));
