@@ -20,6 +20,10 @@ use crate::signatures::credentials::CredentialDb;
 
 /// Requests remembered while waiting for their responses.
 const MAX_PENDING: usize = 16;
+/// Exchanges followed before a flow with no `Authorization` and no 401 is
+/// left alone: clients authenticate on their first request or right after a
+/// challenge, and ordinary browsing should cost nothing more.
+const EXCHANGES_WITHOUT_AUTH: u32 = 2;
 
 const HTTP_METHODS: &[&[u8]] = &[
     b"GET ",
@@ -86,6 +90,8 @@ struct HttpFlow {
     client: Lines,
     server: Lines,
     pending: VecDeque<Request>,
+    exchanges: u32,
+    auth_seen: bool,
 }
 
 impl FlowAnalyzer for HttpFlow {
@@ -132,6 +138,12 @@ impl FlowAnalyzer for HttpFlow {
                     if let Some(auth) = &req.auth {
                         login(flow, ts, &req, auth, outcome, out);
                     }
+                }
+                if self.exchanges >= EXCHANGES_WITHOUT_AUTH
+                    && !self.auth_seen
+                    && self.pending.is_empty()
+                {
+                    return Progress::Done;
                 }
             }
         }

@@ -14,7 +14,7 @@ pub struct Lines {
 impl Lines {
     /// Feeds bytes; calls `f` with each complete line, without its CR LF.
     pub fn feed(&mut self, mut data: &[u8], mut f: impl FnMut(&[u8])) {
-        while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', data) {
             let (part, rest) = data.split_at(nl);
             data = &rest[1..];
             if self.skipping {
