@@ -11,6 +11,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use common::analyze;
+use iotwatch::detect::credentials::Outcome;
 use iotwatch::event::EventKind;
 
 struct Netns {
@@ -193,4 +194,153 @@ fn nmap_syn_scan_and_hping3_mirai_probes() {
     assert_eq!(scans.len(), 1, "{scans:#?}");
     assert_eq!(scans[0].verdict, "mirai-like");
     assert_eq!(scans[0].mirai_matches, 6);
+}
+
+/// A Mirai-style brute force against a real busybox telnetd whose root
+/// password is a factory default (Mirai's root/xc3511): five wrong pairs from
+/// Mirai's list, then the right one. `login` reads its own passwd and shadow
+/// files, bind-mounted in a private mount namespace, so the machine's
+/// accounts are not touched.
+#[test]
+fn mirai_brute_force_against_busybox_telnetd() {
+    if !ready(&["ip", "tcpdump", "unshare", "python3", "openssl"]) {
+        return;
+    }
+    let busybox = Command::new("sh")
+        .arg("-c")
+        .arg("command -v busybox")
+        .output()
+        .unwrap();
+    let busybox = String::from_utf8_lossy(&busybox.stdout).trim().to_string();
+    let applets = Command::new(&busybox)
+        .arg("--list")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    if busybox.is_empty()
+        || !String::from_utf8_lossy(&applets)
+            .lines()
+            .any(|l| l == "telnetd")
+    {
+        eprintln!("SKIPPED: no busybox with telnetd (apt-get install busybox-static)");
+        return;
+    }
+    let Some(ns) = Netns::new("tel") else {
+        eprintln!("SKIPPED: could not create network namespaces here");
+        return;
+    };
+    let net = ns.net();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let hash = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", "iotwatch", "xc3511"])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
+    std::fs::write(d.join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(
+        d.join("shadow"),
+        format!("root:{hash}:19000:0:99999:7:::\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&busybox, d.join("login")).unwrap();
+    let server = format!(
+        "unshare -m sh -c 'mount --bind {d}/passwd /etc/passwd && mount --bind {d}/shadow /etc/shadow && exec {busybox} telnetd -F -p 23 -l {d}/login'",
+        d = d.display()
+    );
+    // Five wrong pairs from Mirai's dictionary, then the device's default.
+    let client = format!(
+        r##"python3 - <<'PY'
+import socket, time
+def read_until(s, words, limit=8.0):
+    buf = b""; end = time.time() + limit
+    while time.time() < end and not any(w in buf for w in words):
+        s.settimeout(max(0.05, end - time.time()))
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+for user, pw in [("root","vizxv"),("admin","admin"),("root","888888"),("support","support"),("root","default"),("root","xc3511")]:
+    s = socket.create_connection(("{net}.2", 23), timeout=5)
+    read_until(s, [b"login:"])
+    s.sendall(user.encode() + b"\r\n")
+    read_until(s, [b"assword:"])
+    s.sendall(pw.encode() + b"\r\n")
+    read_until(s, [b"incorrect", b"# ", b"$ "])
+    s.close()
+PY"##
+    );
+    let pcap = d.join("telnet.pcap");
+    let n = std::process::id() % 200 + 20;
+    let mut dump = ns.spawn(
+        &ns.target,
+        &format!("tcpdump -U -n -i iwb{n} -w {}", pcap.display()),
+    );
+    let mut telnetd = ns.spawn(&ns.target, &server);
+    sleep(Duration::from_millis(1500));
+    assert!(ns.exec(&ns.scanner, &client), "client ran");
+    sleep(Duration::from_millis(1000));
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(dump.id().to_string())
+        .status();
+    let _ = dump.wait();
+    let _ = telnetd.kill();
+    let _ = telnetd.wait();
+    sh(&format!("ip netns pids {} | xargs -r kill", ns.target));
+
+    let r = analyze(&[&pcap], 1).unwrap();
+    let logins: Vec<_> = r
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Login(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    let summary: Vec<String> = logins
+        .iter()
+        .map(|l| format!("{:?} {:?} {:?}", l.username, l.password, l.outcome))
+        .collect();
+    assert_eq!(logins.len(), 6, "{summary:#?}");
+    assert!(
+        logins
+            .iter()
+            .all(|l| l.default_credential && l.credential_source.as_deref() == Some("mirai"))
+    );
+    let ok: Vec<_> = logins
+        .iter()
+        .filter(|l| l.outcome == Outcome::Success)
+        .collect();
+    assert_eq!(ok.len(), 1, "{summary:#?}");
+    assert_eq!(ok[0].password.as_deref(), Some("xc3511"));
+    assert_eq!(
+        logins
+            .iter()
+            .filter(|l| l.outcome == Outcome::Failure)
+            .count(),
+        5,
+        "{summary:#?}"
+    );
+    let brute: Vec<_> = r
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Bruteforce(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(brute.len(), 1);
+    assert_eq!(
+        (brute[0].attempts, brute[0].failures, brute[0].successes),
+        (6, 5, 1)
+    );
+    assert_eq!(
+        (brute[0].targets, brute[0].default_credentials_tried),
+        (1, 6)
+    );
 }
