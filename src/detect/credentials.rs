@@ -140,6 +140,8 @@ pub struct BruteforceEvent {
     pub default_credentials_tried: u64,
     /// Usernames tried (at most 10).
     pub usernames: Vec<String>,
+    /// The verdict of the same source's scan, if it scanned.
+    pub scan_verdict: Option<&'static str>,
 }
 
 /// One `bruteforce` event per client and protocol with enough failures.
@@ -217,6 +219,7 @@ pub fn bruteforce_events(events: &[Event], home: &HomeNets) -> Vec<Event> {
                     successes: a.successes,
                     default_credentials_tried: a.defaults,
                     usernames: a.usernames.into_iter().collect(),
+                    scan_verdict: None,
                 }),
             }
         })
@@ -234,5 +237,35 @@ mod tests {
         assert_eq!(mask("1"), "*");
         assert_eq!(mask("abc"), "***");
         assert_eq!(mask("éabc"), "é***");
+    }
+}
+
+/// Links each source's `scan` and `bruteforce` events to each other.
+pub fn link_scans_and_bruteforce(events: &mut [Event]) {
+    let mut verdicts: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut brute: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    for e in events.iter() {
+        match &e.kind {
+            EventKind::Scan(s) => {
+                verdicts.insert(s.source.ip.clone(), s.verdict);
+            }
+            EventKind::Bruteforce(b) => brute
+                .entry(b.source.ip.clone())
+                .or_default()
+                .push(b.protocol),
+            _ => {}
+        }
+    }
+    for e in events.iter_mut() {
+        match &mut e.kind {
+            EventKind::Scan(s) => {
+                if let Some(p) = brute.get(&s.source.ip) {
+                    s.bruteforce = p.clone();
+                    s.bruteforce.sort_unstable();
+                }
+            }
+            EventKind::Bruteforce(b) => b.scan_verdict = verdicts.get(&b.source.ip).copied(),
+            _ => {}
+        }
     }
 }

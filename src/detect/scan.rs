@@ -376,6 +376,9 @@ pub struct ScanEvent {
     /// Targets that answered, with the port (bounded list).
     pub open: Vec<String>,
     pub evidence: Vec<String>,
+    /// Protocols the same source brute-forced (a scanner that then tries
+    /// default logins is one story: Mirai).
+    pub bruteforce: Vec<&'static str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -520,6 +523,7 @@ fn verdict(ip: IpAddr, s: &Source, home: &HomeNets) -> Option<Event> {
         unanswered: s.unanswered,
         open: s.open.iter().map(|(ip, p)| format!("{ip}:{p}")).collect(),
         evidence,
+        bruteforce: Vec::new(),
     };
     Some(Event {
         ts,

@@ -140,6 +140,7 @@ pub fn run(
     out.events.extend(scans.events(&config.home));
     let brute = crate::detect::credentials::bruteforce_events(&out.events, &config.home);
     out.events.extend(brute);
+    crate::detect::credentials::link_scans_and_bruteforce(&mut out.events);
     Ok(Analysis {
         counters,
         inventory,
