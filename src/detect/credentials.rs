@@ -226,20 +226,6 @@ pub fn bruteforce_events(events: &[Event], home: &HomeNets) -> Vec<Event> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_keep_only_the_first_character() {
-        assert_eq!(mask("password"), "p*******");
-        assert_eq!(mask(""), "");
-        assert_eq!(mask("1"), "*");
-        assert_eq!(mask("abc"), "***");
-        assert_eq!(mask("éabc"), "é***");
-    }
-}
-
 /// Links each source's `scan` and `bruteforce` events to each other.
 pub fn link_scans_and_bruteforce(events: &mut [Event]) {
     let mut verdicts: BTreeMap<String, &'static str> = BTreeMap::new();
@@ -267,5 +253,19 @@ pub fn link_scans_and_bruteforce(events: &mut [Event]) {
             EventKind::Bruteforce(b) => b.scan_verdict = verdicts.get(&b.source.ip).copied(),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_the_first_character() {
+        assert_eq!(mask("password"), "p*******");
+        assert_eq!(mask(""), "");
+        assert_eq!(mask("1"), "*");
+        assert_eq!(mask("abc"), "***");
+        assert_eq!(mask("éabc"), "é***");
     }
 }
