@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::{analyze, shared};
+use common::{analyze, bruteforces, logins, shared};
 use iotwatch::detect::credentials::Outcome;
 use iotwatch::event::EventKind;
 
@@ -18,14 +18,7 @@ fn demo() -> std::path::PathBuf {
 #[test]
 fn demo_shows_a_default_login_a_brute_force_and_a_scan() {
     let r = analyze(&[&demo()], 1).unwrap();
-    let logins: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Login(l) => Some(l),
-            _ => None,
-        })
-        .collect();
+    let logins: Vec<_> = logins(&r);
     let telnet = logins
         .iter()
         .find(|l| l.protocol == "telnet" && l.outcome == Outcome::Success)
@@ -43,14 +36,7 @@ fn demo_shows_a_default_login_a_brute_force_and_a_scan() {
         "a password of the owner's own is never shown"
     );
     assert_eq!(web.password_masked.as_deref(), Some("s**************"));
-    let brute = r
-        .events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::Bruteforce(b) => Some(b),
-            _ => None,
-        })
-        .unwrap();
+    let brute = bruteforces(&r)[0];
     assert_eq!(
         (brute.source.ip.as_str(), brute.protocol),
         ("192.168.1.20", "telnet")
@@ -169,20 +155,16 @@ fn corpus_credentials_agree_with_tshark() {
         let want = tshark_credentials(&path);
         assert!(!want.is_empty(), "{f}: tshark found no credential");
         let r = analyze(&[&path], 1).unwrap();
-        let got: BTreeSet<(String, String)> = r
-            .events
+        let got: BTreeSet<(String, String)> = logins(&r)
             .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::Login(l) => {
-                    let family = l.protocol.split('-').next().unwrap_or_default().to_string();
-                    let user = if family == "snmp" {
-                        String::new()
-                    } else {
-                        l.username.clone().unwrap_or_default()
-                    };
-                    Some((family, user))
-                }
-                _ => None,
+            .map(|l| {
+                let family = l.protocol.split('-').next().unwrap_or_default().to_string();
+                let user = if family == "snmp" {
+                    String::new()
+                } else {
+                    l.username.clone().unwrap_or_default()
+                };
+                (family, user)
             })
             .collect();
         for w in want.difference(&got) {

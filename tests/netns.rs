@@ -10,9 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::analyze;
+use common::{analyze, bruteforces, logins, scans};
 use iotwatch::detect::credentials::Outcome;
-use iotwatch::event::EventKind;
 
 struct Netns {
     scanner: String,
@@ -150,19 +149,12 @@ fn nmap_syn_scan_and_hping3_mirai_probes() {
         ));
     });
     let r = analyze(&[&nmap_pcap], 1).unwrap();
-    let scans: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Scan(s) => Some(s),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(scans.len(), 1, "{scans:#?}");
-    assert_eq!(scans[0].source.ip, format!("{net}.1"));
-    assert_eq!((scans[0].verdict, scans[0].direction), ("scanner", "lan"));
-    assert!(scans[0].distinct_ports >= 200);
-    let open: Vec<&str> = scans[0].open.iter().map(String::as_str).collect();
+    let found = scans(&r);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].source.ip, format!("{net}.1"));
+    assert_eq!((found[0].verdict, found[0].direction), ("scanner", "lan"));
+    assert!(found[0].distinct_ports >= 200);
+    let open: Vec<&str> = found[0].open.iter().map(String::as_str).collect();
     assert_eq!(open, [format!("{net}.2:23"), format!("{net}.2:80")]);
 
     // hping3 SYNs whose sequence number is the target's address, Mirai's
@@ -183,17 +175,10 @@ fn nmap_syn_scan_and_hping3_mirai_probes() {
         }
     });
     let r = analyze(&[&mirai_pcap], 1).unwrap();
-    let scans: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Scan(s) => Some(s),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(scans.len(), 1, "{scans:#?}");
-    assert_eq!(scans[0].verdict, "mirai-like");
-    assert_eq!(scans[0].mirai_matches, 6);
+    let found = scans(&r);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].verdict, "mirai-like");
+    assert_eq!(found[0].mirai_matches, 6);
 }
 
 /// A Mirai-style brute force against a real busybox telnetd whose root
@@ -294,14 +279,7 @@ PY"##
     sh(&format!("ip netns pids {} | xargs -r kill", ns.target));
 
     let r = analyze(&[&pcap], 1).unwrap();
-    let logins: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Login(l) => Some(l),
-            _ => None,
-        })
-        .collect();
+    let logins = logins(&r);
     let summary: Vec<String> = logins
         .iter()
         .map(|l| format!("{:?} {:?} {:?}", l.username, l.password, l.outcome))
@@ -326,14 +304,7 @@ PY"##
         5,
         "{summary:#?}"
     );
-    let brute: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Bruteforce(b) => Some(b),
-            _ => None,
-        })
-        .collect();
+    let brute = bruteforces(&r);
     assert_eq!(brute.len(), 1);
     assert_eq!(
         (brute[0].attempts, brute[0].failures, brute[0].successes),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::{analyze, manifest, shared};
+use common::{analyze, manifest, scans, shared};
 use iotwatch::event::EventKind;
 
 /// (file, source, verdict, direction) of every scan event on the corpus.
@@ -119,14 +119,7 @@ fn generated_mirai_scans() {
         assert_eq!(bots.len(), 2);
         for threads in [1, 2] {
             let r = analyze(&[&pcap], threads).unwrap();
-            let scans: Vec<_> = r
-                .events
-                .iter()
-                .filter_map(|e| match &e.kind {
-                    EventKind::Scan(s) => Some(s),
-                    _ => None,
-                })
-                .collect();
+            let scans: Vec<_> = scans(&r);
             assert_eq!(scans.len(), 2, "only the two bots: {scans:#?}");
             for t in &bots {
                 let s = scans

@@ -71,3 +71,34 @@ pub fn manifest(dir: &Path) -> Vec<(String, u64, String)> {
         })
         .collect()
 }
+
+/// The report's events of one kind.
+pub fn scans(r: &Report) -> Vec<&iotwatch::detect::scan::ScanEvent> {
+    r.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            iotwatch::event::EventKind::Scan(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn logins(r: &Report) -> Vec<&iotwatch::detect::credentials::LoginEvent> {
+    r.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            iotwatch::event::EventKind::Login(l) => Some(l),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn bruteforces(r: &Report) -> Vec<&iotwatch::detect::credentials::BruteforceEvent> {
+    r.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            iotwatch::event::EventKind::Bruteforce(b) => Some(b),
+            _ => None,
+        })
+        .collect()
+}
