@@ -315,3 +315,254 @@ PY"##
         (1, 6)
     );
 }
+
+/// Runs `server` in the target namespace and each of `clients` in the
+/// scanner namespace, records the traffic, and analyses it.
+fn record_servers(tag: &str, server: &str, clients: &[String]) -> Option<iotwatch::output::Report> {
+    let ns = Netns::new(tag)?;
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("capture.pcap");
+    let n = std::process::id() % 200 + 20;
+    let mut dump = ns.spawn(
+        &ns.target,
+        &format!("tcpdump -U -n -i iwb{n} -w {}", pcap.display()),
+    );
+    let mut srv = ns.spawn(&ns.target, server);
+    sleep(Duration::from_millis(1500));
+    for c in clients {
+        // A refused login makes some clients exit non-zero: that is the point.
+        ns.exec(&ns.scanner, c);
+    }
+    sleep(Duration::from_millis(1000));
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(dump.id().to_string())
+        .status();
+    let _ = dump.wait();
+    let _ = srv.kill();
+    let _ = srv.wait();
+    sh(&format!("ip netns pids {} | xargs -r kill", ns.target));
+    Some(analyze(&[&pcap], 1).unwrap())
+}
+
+fn login_summary(
+    r: &iotwatch::output::Report,
+) -> Vec<(String, Option<String>, Option<String>, Outcome, bool)> {
+    logins(r)
+        .iter()
+        .map(|l| {
+            (
+                l.protocol.to_string(),
+                l.username.clone(),
+                l.password.clone(),
+                l.outcome,
+                l.default_credential,
+            )
+        })
+        .collect()
+}
+
+/// mosquitto with a password file: a default pair, a wrong password, and a
+/// user's own password (never shown).
+#[test]
+fn mosquitto_logins() {
+    if !ready(&[
+        "ip",
+        "tcpdump",
+        "mosquitto",
+        "mosquitto_pub",
+        "mosquitto_passwd",
+    ]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let pw = d.join("passwd");
+    std::fs::write(&pw, "").unwrap();
+    assert!(sh(&format!(
+        "mosquitto_passwd -b {} admin admin",
+        pw.display()
+    )));
+    assert!(sh(&format!(
+        "mosquitto_passwd -b {} alice own-secret-77",
+        pw.display()
+    )));
+    let conf = d.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "user root\nlistener 1883 0.0.0.0\nallow_anonymous false\npassword_file {}\n",
+            pw.display()
+        ),
+    )
+    .unwrap();
+    let net = format!("10.231.{}", std::process::id() % 200 + 20);
+    let publish = |u: &str, p: &str| {
+        format!("mosquitto_pub -h {net}.2 -p 1883 -u {u} -P {p} -t t -m hello -q 0")
+    };
+    let Some(r) = record_servers(
+        "mqtt",
+        &format!("mosquitto -c {}", conf.display()),
+        &[
+            publish("admin", "admin"),
+            publish("admin", "wrong-pass"),
+            publish("alice", "own-secret-77"),
+        ],
+    ) else {
+        eprintln!("SKIPPED: could not create network namespaces here");
+        return;
+    };
+    let s = login_summary(&r);
+    let admin = |p: Option<&str>, o: Outcome, d: bool| {
+        (
+            "mqtt".to_string(),
+            Some("admin".to_string()),
+            p.map(str::to_string),
+            o,
+            d,
+        )
+    };
+    assert_eq!(
+        s,
+        vec![
+            admin(Some("admin"), Outcome::Success, true),
+            admin(None, Outcome::Failure, false),
+            (
+                "mqtt".into(),
+                Some("alice".into()),
+                None,
+                Outcome::Success,
+                false
+            ),
+        ],
+        "{s:#?}"
+    );
+    assert!(!serde_json::to_string(&r).unwrap().contains("own-secret-77"));
+}
+
+/// A web server with Basic and Digest (MD5, qop=auth) and curl as the
+/// client: a Digest login with a default password is recognised from the
+/// response hash alone.
+#[test]
+fn http_basic_and_digest_with_curl() {
+    if !ready(&["ip", "tcpdump", "curl", "python3"]) {
+        return;
+    }
+    let server = r##"python3 - <<'PY'
+import base64, hashlib, http.server, re
+USERS = {"admin": "admin", "alice": "own-secret-77"}
+REALM, NONCE = "IPCamera", "5f2b1c0a9e"
+def md5(s): return hashlib.md5(s.encode()).hexdigest()
+class H(http.server.BaseHTTPRequestHandler):
+    def deny(self, scheme):
+        self.send_response(401)
+        if scheme == "Basic":
+            self.send_header("WWW-Authenticate", 'Basic realm="%s"' % REALM)
+        else:
+            self.send_header("WWW-Authenticate", 'Digest realm="%s", nonce="%s", qop="auth", algorithm=MD5' % (REALM, NONCE))
+        self.send_header("Content-Length", "0"); self.end_headers()
+    def ok(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+    def do_GET(self):
+        a = self.headers.get("Authorization", "")
+        if self.path.startswith("/basic"):
+            if a.startswith("Basic "):
+                u, _, p = base64.b64decode(a[6:]).decode().partition(":")
+                if USERS.get(u) == p: return self.ok()
+            return self.deny("Basic")
+        if a.startswith("Digest "):
+            f = dict(re.findall(r'(\w+)="?([^",]*)"?', a[7:]))
+            pw = USERS.get(f.get("username"))
+            if pw is not None:
+                ha1 = md5("%s:%s:%s" % (f["username"], REALM, pw)); ha2 = md5("GET:" + f["uri"])
+                want = md5(":".join([ha1, f["nonce"], f["nc"], f["cnonce"], f["qop"], ha2]))
+                if want == f.get("response"): return self.ok()
+        return self.deny("Digest")
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
+PY"##;
+    let net = format!("10.231.{}", std::process::id() % 200 + 20);
+    let curl =
+        |opts: &str, path: &str| format!("curl -s -o /dev/null {opts} http://{net}.2:8080/{path}");
+    let Some(r) = record_servers(
+        "http",
+        server,
+        &[
+            curl("-u admin:admin", "basic"),
+            curl("-u admin:nope-x", "basic"),
+            curl("--digest -u admin:admin", "digest"),
+            curl("--digest -u alice:own-secret-77", "digest"),
+        ],
+    ) else {
+        eprintln!("SKIPPED: could not create network namespaces here");
+        return;
+    };
+    let s = login_summary(&r);
+    let row = |proto: &str, user: &str, pw: Option<&str>, o: Outcome, d: bool| {
+        (
+            proto.to_string(),
+            Some(user.to_string()),
+            pw.map(str::to_string),
+            o,
+            d,
+        )
+    };
+    assert_eq!(
+        s,
+        vec![
+            row("http-basic", "admin", Some("admin"), Outcome::Success, true),
+            row("http-basic", "admin", None, Outcome::Failure, false),
+            row(
+                "http-digest",
+                "admin",
+                Some("admin"),
+                Outcome::Success,
+                true
+            ),
+            row("http-digest", "alice", None, Outcome::Success, false),
+        ],
+        "{s:#?}"
+    );
+}
+
+/// snmpd with the community `public`: a request with it is answered (a
+/// default that works), one with another community gets no answer (failure).
+#[test]
+fn snmpd_communities() {
+    if !ready(&["ip", "tcpdump", "snmpd", "snmpget"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("snmpd.conf");
+    std::fs::write(&conf, "rocommunity public default\n").unwrap();
+    let net = format!("10.231.{}", std::process::id() % 200 + 20);
+    let get = |c: &str| format!("snmpget -v2c -c {c} -t 2 -r 0 {net}.2 1.3.6.1.2.1.1.5.0");
+    let Some(r) = record_servers(
+        "snmp",
+        &format!("snmpd -f -Lo -C -c {} udp:161", conf.display()),
+        // snmpd takes a few seconds to load its MIBs before it answers.
+        &[
+            "sleep 3".to_string(),
+            get("public"),
+            get("my-own-community"),
+        ],
+    ) else {
+        eprintln!("SKIPPED: could not create network namespaces here");
+        return;
+    };
+    let s = login_summary(&r);
+    assert_eq!(
+        s,
+        vec![
+            (
+                "snmp".into(),
+                None,
+                Some("public".into()),
+                Outcome::Success,
+                true
+            ),
+            ("snmp".into(), None, None, Outcome::Failure, false),
+        ],
+        "{s:#?}"
+    );
+}
