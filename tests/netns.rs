@@ -345,9 +345,10 @@ fn record_servers(tag: &str, server: &str, clients: &[String]) -> Option<iotwatc
     Some(analyze(&[&pcap], 1).unwrap())
 }
 
-fn login_summary(
-    r: &iotwatch::output::Report,
-) -> Vec<(String, Option<String>, Option<String>, Outcome, bool)> {
+/// (protocol, username, password shown, outcome, default credential)
+type LoginRow = (String, Option<String>, Option<String>, Outcome, bool);
+
+fn login_summary(r: &iotwatch::output::Report) -> Vec<LoginRow> {
     logins(r)
         .iter()
         .map(|l| {
