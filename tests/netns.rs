@@ -567,3 +567,67 @@ fn snmpd_communities() {
         "{s:#?}"
     );
 }
+
+/// An FTP server (pyftpdlib) with a vendor's hard-coded account (Zyxel's
+/// devicehaecived/1234, an FTP-only default), a wrong password and an own one.
+#[test]
+fn ftp_logins_with_pyftpdlib() {
+    if !ready(&["ip", "tcpdump", "python3"]) {
+        return;
+    }
+    // Debian's python3-pyftpdlib is for the system Python.
+    if !sh("/usr/bin/python3 -c 'import pyftpdlib'") {
+        eprintln!("SKIPPED: pyftpdlib is not installed (apt-get install python3-pyftpdlib)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = format!(
+        r#"/usr/bin/python3 -c 'from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+a = DummyAuthorizer()
+a.add_user("devicehaecived", "1234", "{d}")
+a.add_user("alice", "own-secret-77", "{d}")
+FTPHandler.authorizer = a
+FTPHandler.auth_failed_timeout = 0
+FTPServer(("0.0.0.0", 21), FTPHandler).serve_forever()'"#,
+        d = tmp.path().display()
+    );
+    let net = format!("10.231.{}", std::process::id() % 200 + 20);
+    let login = |u: &str, p: &str| {
+        format!(
+            "python3 -c 'import ftplib\ntry:\n f=ftplib.FTP(\"{net}.2\",timeout=5); f.login(\"{u}\",\"{p}\"); f.quit()\nexcept ftplib.error_perm: pass'"
+        )
+    };
+    let Some(r) = record_servers(
+        "ftp",
+        &server,
+        &[
+            login("devicehaecived", "1234"),
+            login("devicehaecived", "12345"),
+            login("alice", "own-secret-77"),
+        ],
+    ) else {
+        eprintln!("SKIPPED: could not create network namespaces here");
+        return;
+    };
+    let s = login_summary(&r);
+    let row = |user: &str, pw: Option<&str>, o: Outcome, d: bool| {
+        (
+            "ftp".to_string(),
+            Some(user.to_string()),
+            pw.map(str::to_string),
+            o,
+            d,
+        )
+    };
+    assert_eq!(
+        s,
+        vec![
+            row("devicehaecived", Some("1234"), Outcome::Success, true),
+            row("devicehaecived", None, Outcome::Failure, false),
+            row("alice", None, Outcome::Success, false),
+        ],
+        "{s:#?}"
+    );
+}
