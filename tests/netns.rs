@@ -631,3 +631,83 @@ FTPServer(("0.0.0.0", 21), FTPHandler).serve_forever()'"#,
         "{s:#?}"
     );
 }
+
+/// RTSP with Digest (no qop, as IP cameras answer) from a small camera-like
+/// server written here, and curl as the RTSP client: a default pair, a wrong
+/// one, and an own password.
+#[test]
+fn rtsp_digest_with_curl() {
+    if !ready(&["ip", "tcpdump", "curl", "python3"]) {
+        return;
+    }
+    let server = r##"python3 - <<'PY'
+import hashlib, re, socketserver
+USERS = {"admin": "12345", "alice": "own-secret-77"}
+REALM, NONCE = "IP Camera(12345)", "a1b2c3d4e5f6"
+def md5(s): return hashlib.md5(s.encode()).hexdigest()
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        while True:
+            lines = []
+            while True:
+                l = self.rfile.readline()
+                if not l: return
+                l = l.decode(errors="replace").rstrip("\r\n")
+                if not l: break
+                lines.append(l)
+            method, uri = lines[0].split(" ")[:2]
+            h = dict(x.split(":", 1) for x in lines[1:] if ":" in x)
+            h = {k.strip().lower(): v.strip() for k, v in h.items()}
+            cseq = h.get("cseq", "0"); a = h.get("authorization", ""); ok = False
+            if a.startswith("Digest "):
+                f = dict(re.findall(r'(\w+)="?([^",]*)"?', a[7:]))
+                pw = USERS.get(f.get("username"))
+                if pw is not None:
+                    want = md5(md5(f["username"] + ":" + REALM + ":" + pw) + ":" + f["nonce"] + ":" + md5(method + ":" + f["uri"]))
+                    ok = want == f.get("response")
+            if ok:
+                out = "RTSP/1.0 200 OK\r\nCSeq: %s\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n" % cseq
+            else:
+                out = 'RTSP/1.0 401 Unauthorized\r\nCSeq: %s\r\nWWW-Authenticate: Digest realm="%s", nonce="%s"\r\n\r\n' % (cseq, REALM, NONCE)
+            self.wfile.write(out.encode())
+class S(socketserver.ThreadingTCPServer): allow_reuse_address = True
+S(("0.0.0.0", 8554), H).serve_forever()
+PY"##;
+    let net = format!("10.231.{}", std::process::id() % 200 + 20);
+    let curl = |user: &str| {
+        format!("curl -s -o /dev/null --max-time 5 --digest -u {user} rtsp://{net}.2:8554/stream")
+    };
+    let Some(r) = record_servers(
+        "rtsp",
+        server,
+        &[
+            curl("admin:12345"),
+            curl("admin:54321x"),
+            curl("alice:own-secret-77"),
+        ],
+    ) else {
+        eprintln!("SKIPPED: could not create network namespaces here");
+        return;
+    };
+    // curl first asks without credentials (401), then answers the challenge:
+    // only the requests that carry Authorization are logins.
+    let s = login_summary(&r);
+    let row = |user: &str, pw: Option<&str>, o: Outcome, d: bool| {
+        (
+            "rtsp-digest".to_string(),
+            Some(user.to_string()),
+            pw.map(str::to_string),
+            o,
+            d,
+        )
+    };
+    assert_eq!(
+        s,
+        vec![
+            row("admin", Some("12345"), Outcome::Success, true),
+            row("admin", None, Outcome::Failure, false),
+            row("alice", None, Outcome::Success, false),
+        ],
+        "{s:#?}"
+    );
+}

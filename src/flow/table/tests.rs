@@ -181,13 +181,26 @@ fn a_busy_flow_is_not_expired_though_its_list_place_is_stale() {
     let mut ended = Vec::new();
     // Flow A sends every 0.3 s (less than the relink interval) for 300 s;
     // flow B once. B must end at ~121 s, A never.
-    t.update(&view("10.0.0.9", "8.8.4.4", 6000, 53, None, S), &mut |f, r| ended.push((f.key, r)));
+    t.update(
+        &view("10.0.0.9", "8.8.4.4", 6000, 53, None, S),
+        &mut |f, r| ended.push((f.key, r)),
+    );
     let mut ts = S;
     while ts < 300 * S {
-        t.update(&view("10.0.0.5", "8.8.8.8", 5000, 53, None, ts), &mut |f, r| ended.push((f.key, r)));
+        t.update(
+            &view("10.0.0.5", "8.8.8.8", 5000, 53, None, ts),
+            &mut |f, r| ended.push((f.key, r)),
+        );
         ts += 300_000_000;
     }
-    let b = FlowKey::new("10.0.0.9".parse().unwrap(), "8.8.4.4".parse().unwrap(), 6000, 53, 17).0;
+    let b = FlowKey::new(
+        "10.0.0.9".parse().unwrap(),
+        "8.8.4.4".parse().unwrap(),
+        6000,
+        53,
+        17,
+    )
+    .0;
     assert_eq!(ended, vec![(b, EndReason::Idle)]);
     assert_eq!(t.len(), 1);
 }
