@@ -84,6 +84,10 @@ struct Source {
     windows: Vec<u16>,
     windows_overflow: bool,
     odd_probes: u64,
+    /// Requests with a scanning tool's User-Agent, and the tool (the least
+    /// by name, so merging is order-free).
+    tool_requests: u64,
+    tool: Option<&'static str>,
     pings: u64,
     ping_targets: Distinct,
     arps: u64,
@@ -99,7 +103,7 @@ impl Source {
     }
 
     fn activity(&self) -> u64 {
-        self.syns + self.pings + self.arps + self.odd_probes
+        self.syns + self.pings + self.arps + self.odd_probes + self.tool_requests
     }
 
     fn merge(&mut self, o: &Source) {
@@ -132,6 +136,11 @@ impl Source {
         }
         self.windows_overflow |= o.windows_overflow;
         self.odd_probes += o.odd_probes;
+        self.tool_requests += o.tool_requests;
+        self.tool = match (self.tool, o.tool) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.pings += o.pings;
         self.ping_targets.merge(&o.ping_targets);
         self.arps += o.arps;
@@ -307,6 +316,20 @@ impl ScanDetector {
         }
     }
 
+    /// A request carrying a scanning tool's default User-Agent.
+    pub fn tool_request(
+        &mut self,
+        ts: Nanos,
+        src: IpAddr,
+        src_mac: Option<Mac>,
+        tool: &'static str,
+    ) {
+        let (s, _) = self.source(src, ts);
+        s.mac = s.mac.or(src_mac);
+        s.tool_requests += 1;
+        s.tool = Some(s.tool.map_or(tool, |t| t.min(tool)));
+    }
+
     /// A probe of the kinds counted by [`ODD_PROBES`].
     pub fn odd_probe(&mut self, ts: Nanos, src: IpAddr, src_mac: Option<Mac>) {
         let (s, _) = self.source(src, ts);
@@ -410,7 +433,9 @@ fn verdict(ip: IpAddr, s: &Source, home: &HomeNets) -> Option<Event> {
     let mirai = s.mirai_first.len() >= MIRAI_MATCHES;
     let horizontal = targets >= MIN_TARGETS && concentrated;
     let vertical = nports >= MIN_PORTS && targets <= 3;
-    let tcp_scan = (trw_scanner(s) && (horizontal || vertical)) || s.odd_probes >= ODD_PROBES;
+    let tcp_scan = (trw_scanner(s) && (horizontal || vertical))
+        || s.odd_probes >= ODD_PROBES
+        || s.tool.is_some();
     let sweep = s.arp_targets.count() >= SWEEP_TARGETS || s.ping_targets.count() >= SWEEP_TARGETS;
     if !mirai && !tcp_scan && !sweep {
         return None;
@@ -471,6 +496,12 @@ fn verdict(ip: IpAddr, s: &Source, home: &HomeNets) -> Option<Event> {
         .collect();
     if !worm.is_empty() {
         evidence.push(format!("ports scanned by IoT worms: {}", worm.join("; ")));
+    }
+    if let Some(tool) = s.tool {
+        evidence.push(format!(
+            "{} HTTP requests with the default User-Agent of {tool} (signatures/scanner-tools.tsv)",
+            s.tool_requests
+        ));
     }
     if s.odd_probes > 0 {
         evidence.push(format!(

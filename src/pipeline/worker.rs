@@ -142,12 +142,16 @@ impl Worker {
         self.absorb_facts();
     }
 
-    /// Facts go into the inventory as they come, so they never pile up.
+    /// Facts go into the inventory, tool sightings to the scan detector, as
+    /// they come, so they never pile up.
     fn absorb_facts(&mut self) {
         if !self.out.facts.is_empty() {
             for f in self.out.facts.drain(..) {
                 self.inventory.add_fact(f);
             }
+        }
+        for (ts, client, tool) in self.out.tools.drain(..) {
+            self.scans.tool_request(ts, client.ip, client.mac, tool);
         }
     }
 

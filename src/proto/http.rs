@@ -17,6 +17,7 @@ use crate::capture::Nanos;
 use crate::detect::credentials::{Attempt, Outcome, login_event};
 use crate::flow::Chunk;
 use crate::signatures::credentials::CredentialDb;
+use crate::signatures::scanner_tools;
 
 /// Requests remembered while waiting for their responses.
 const MAX_PENDING: usize = 16;
@@ -114,7 +115,17 @@ impl FlowAnalyzer for HttpFlow {
         match dir {
             Dir::ToServer => {
                 let pending = &mut self.pending;
-                self.client.feed(data, |line| request_line(pending, line));
+                let mut tool = None;
+                self.client.feed(data, |line| {
+                    request_line(pending, line);
+                    const UA: &[u8] = b"user-agent:";
+                    if line.len() > UA.len() && line[..UA.len()].eq_ignore_ascii_case(UA) {
+                        tool = tool.or(scanner_tools::by_user_agent(&line[UA.len()..]));
+                    }
+                });
+                if let Some(t) = tool {
+                    out.tools.push((ts, flow.client, t.tool.as_str()));
+                }
             }
             Dir::ToClient => {
                 let mut statuses = Vec::new();

@@ -74,6 +74,9 @@ pub enum Progress {
 pub struct Output {
     pub facts: Vec<Fact>,
     pub events: Vec<Event>,
+    /// Clients seen using a scanning tool (its default User-Agent), for the
+    /// scan detector: (time, client, tool).
+    pub tools: Vec<(Nanos, Endpoint, &'static str)>,
 }
 
 /// One protocol, registered once per run.

@@ -5,6 +5,7 @@
 
 pub mod credentials;
 pub mod scan_ports;
+pub mod scanner_tools;
 
 use std::fmt;
 
