@@ -21,6 +21,7 @@ use crate::flow::addr16;
 use crate::netconf::HomeNets;
 use crate::output::report::mac_string;
 use crate::signatures::scan_ports;
+use crate::signatures::scan_thresholds::{self, ScanThresholds};
 
 /// Sources tracked per worker; past this, the least active one is replaced.
 pub const MAX_SOURCES: usize = 4096;
@@ -34,32 +35,12 @@ const MAX_WINDOWS: usize = 4;
 /// Answered (target, port) pairs listed per source, for inbound scans.
 const MAX_OPEN: usize = 16;
 
-/// Fingerprinted SYNs to distinct targets that make a source Mirai-like: a
-/// random SYN matches with probability 2^-32, so three is conclusive.
-pub const MIRAI_MATCHES: usize = 3;
-/// Threshold Random Walk: a first contact succeeds with probability 0.8 for a
-/// benign host and 0.2 for a scanner; with false-positive rate 1 % and
-/// detection rate 99 % the walk declares a scanner once
-/// failures - successes >= ln(99) / ln(4), i.e. 4.
-const TRW_THETA0: f64 = 0.8;
-const TRW_THETA1: f64 = 0.2;
-const TRW_ALPHA: f64 = 0.01;
-const TRW_BETA: f64 = 0.99;
-/// Fan-out needed on top of the walk: distinct hosts for a horizontal scan,
-/// distinct ports on few hosts for a vertical one.
-/// (A phone whose uplink is down fails to reach about ten servers, ndpi/ocs.pcap.)
-pub const MIN_TARGETS: u64 = 16;
-pub const MIN_PORTS: u64 = 16;
-/// Probes no TCP stack sends in normal operation (NULL, FIN without ACK,
-/// XMAS, SYN with FIN or RST) and ICMP timestamp requests: nmap's OS
-/// detection and stealth scans. This many from one source make a scanner.
-pub const ODD_PROBES: u64 = 3;
-/// A horizontal scan aims at few ports: the busiest three carry at least this
-/// share of its SYNs. Peer-to-peer clients (gnutella) fail as often but to a
-/// different port on every peer.
-const PORT_CONCENTRATION: f64 = 0.6;
-/// Distinct addresses probed by ARP or ICMP echo that make a LAN sweep.
-pub const SWEEP_TARGETS: u64 = 16;
+/// Thresholds (how many Mirai matches, the random walk's parameters, fan-out
+/// and sweep sizes) are data: `signatures/scan-thresholds.tsv`, each with
+/// its source.
+fn th() -> &'static ScanThresholds {
+    scan_thresholds::builtin()
+}
 
 #[derive(Clone, Debug, Default)]
 struct Source {
@@ -172,7 +153,7 @@ fn note_open(open: &mut Vec<(IpAddr, u16)>, x: (IpAddr, u16)) {
     }
 }
 
-/// Keeps the `MIRAI_MATCHES` earliest matches to distinct targets.
+/// Keeps the `mirai_matches` earliest matches to distinct targets.
 fn note_match(first: &mut Vec<(Nanos, u32)>, m: (Nanos, u32)) {
     if let Some(e) = first.iter_mut().find(|e| e.1 == m.1) {
         e.0 = e.0.min(m.0);
@@ -180,7 +161,7 @@ fn note_match(first: &mut Vec<(Nanos, u32)>, m: (Nanos, u32)) {
         first.push(m);
     }
     first.sort_unstable();
-    first.truncate(MIRAI_MATCHES);
+    first.truncate(th().mirai_matches);
 }
 
 /// Keeps the `MAX_WINDOWS` smallest windows seen, and whether there were more.
@@ -330,7 +311,7 @@ impl ScanDetector {
         s.tool = Some(s.tool.map_or(tool, |t| t.min(tool)));
     }
 
-    /// A probe of the kinds counted by [`ODD_PROBES`].
+    /// A probe of the kinds counted by the `odd_probes` threshold.
     pub fn odd_probe(&mut self, ts: Nanos, src: IpAddr, src_mac: Option<Mac>) {
         let (s, _) = self.source(src, ts);
         s.mac = s.mac.or(src_mac);
@@ -417,26 +398,29 @@ fn hash_addr(a: u128) -> u64 {
 fn trw_scanner(s: &Source) -> bool {
     let failures = (s.rejected + s.unanswered) as f64;
     let successes = s.answered as f64;
-    let up = ((1.0 - TRW_THETA1) / (1.0 - TRW_THETA0)).ln();
-    let down = (TRW_THETA1 / TRW_THETA0).ln();
+    let t = th();
+    let up = ((1.0 - t.trw_theta1) / (1.0 - t.trw_theta0)).ln();
+    let down = (t.trw_theta1 / t.trw_theta0).ln();
     let llr = failures * up + successes * down;
-    llr >= (TRW_BETA / TRW_ALPHA).ln()
+    llr >= (t.trw_beta / t.trw_alpha).ln()
 }
 
 fn verdict(ip: IpAddr, s: &Source, home: &HomeNets) -> Option<Event> {
+    let t = th();
     let targets = s.targets.count();
     let nports = s.distinct_ports.count();
     let mut busiest: Vec<(u16, u64)> = s.ports.iter().copied().filter(|x| x.1 > 0).collect();
     busiest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let top3: u64 = busiest.iter().take(3).map(|x| x.1).sum();
-    let concentrated = s.syns > 0 && top3 as f64 >= PORT_CONCENTRATION * s.syns as f64;
-    let mirai = s.mirai_first.len() >= MIRAI_MATCHES;
-    let horizontal = targets >= MIN_TARGETS && concentrated;
-    let vertical = nports >= MIN_PORTS && targets <= 3;
+    let concentrated = s.syns > 0 && top3 as f64 >= t.port_concentration * s.syns as f64;
+    let mirai = s.mirai_first.len() >= t.mirai_matches;
+    let horizontal = targets >= t.min_targets && concentrated;
+    let vertical = nports >= t.min_ports && targets <= 3;
     let tcp_scan = (trw_scanner(s) && (horizontal || vertical))
-        || s.odd_probes >= ODD_PROBES
+        || s.odd_probes >= t.odd_probes
         || s.tool.is_some();
-    let sweep = s.arp_targets.count() >= SWEEP_TARGETS || s.ping_targets.count() >= SWEEP_TARGETS;
+    let sweep =
+        s.arp_targets.count() >= t.sweep_targets || s.ping_targets.count() >= t.sweep_targets;
     if !mirai && !tcp_scan && !sweep {
         return None;
     }
@@ -509,20 +493,20 @@ fn verdict(ip: IpAddr, s: &Source, home: &HomeNets) -> Option<Event> {
             s.odd_probes
         ));
     }
-    if s.arp_targets.count() >= SWEEP_TARGETS {
+    if s.arp_targets.count() >= t.sweep_targets {
         evidence.push(format!(
             "ARP requests for {} distinct addresses",
             s.arp_targets.count()
         ));
     }
-    if s.ping_targets.count() >= SWEEP_TARGETS {
+    if s.ping_targets.count() >= t.sweep_targets {
         evidence.push(format!(
             "ICMP echo requests to {} distinct addresses",
             s.ping_targets.count()
         ));
     }
     let ts = if mirai {
-        s.mirai_first[MIRAI_MATCHES - 1].0
+        s.mirai_first[t.mirai_matches - 1].0
     } else {
         s.first_ts
     };

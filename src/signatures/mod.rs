@@ -5,6 +5,7 @@
 
 pub mod credentials;
 pub mod scan_ports;
+pub mod scan_thresholds;
 pub mod scanner_tools;
 
 use std::fmt;
