@@ -6,12 +6,15 @@
 //! password; the server's next words decide: "incorrect"/"failed"/a new
 //! login prompt is `failure`, a shell prompt or a banner is `success`, a
 //! close right after the password is `failure`, anything else `unknown`.
+//! The prompts and words, localised forms included, are data:
+//! `signatures/telnet-prompts.tsv`.
 
 use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Probe, Progress};
 use crate::capture::Nanos;
 use crate::detect::credentials::{Attempt, MAX_FIELD, Outcome, login_event};
 use crate::flow::Chunk;
 use crate::signatures::credentials::CredentialDb;
+use crate::signatures::telnet_prompts;
 
 /// Server text kept for prompt matching.
 const TAIL: usize = 256;
@@ -23,25 +26,6 @@ const MAX_ATTEMPTS: u8 = 16;
 const IAC: u8 = 255;
 const SB: u8 = 250;
 const SE: u8 = 240;
-
-const LOGIN_PROMPTS: &[&str] = &[
-    "login:",
-    "username:",
-    "user name:",
-    "user:",
-    "login as:",
-    "benutzername:",
-];
-const PASSWORD_PROMPTS: &[&str] = &["password:", "passwort:", "passcode:", "mot de passe:"];
-const FAILURE_MARKS: &[&str] = &[
-    "incorrect",
-    "failed",
-    "denied",
-    "invalid",
-    "bad password",
-    "authentication failure",
-];
-const SUCCESS_MARKS: &[&str] = &["last login", "busybox", "welcome", "built-in shell"];
 
 pub struct Telnet;
 
@@ -150,14 +134,14 @@ struct TelnetFlow {
     attempts: u8,
 }
 
-fn ends_with_any(text: &str, needles: &[&str]) -> bool {
+fn ends_with_any<S: AsRef<str>>(text: &str, needles: &[S]) -> bool {
     let t = text.trim_end().to_ascii_lowercase();
-    needles.iter().any(|n| t.ends_with(n))
+    needles.iter().any(|n| t.ends_with(n.as_ref()))
 }
 
-fn contains_any(text: &str, needles: &[&str]) -> bool {
+fn contains_any<S: AsRef<str>>(text: &str, needles: &[S]) -> bool {
     let t = text.to_ascii_lowercase();
-    needles.iter().any(|n| t.contains(n))
+    needles.iter().any(|n| t.contains(n.as_ref()))
 }
 
 impl TelnetFlow {
@@ -223,10 +207,11 @@ impl TelnetFlow {
             }
             self.tail.drain(..cut);
         }
+        let p = telnet_prompts::builtin();
         if self.expect == Expect::Verdict {
-            if contains_any(&self.tail, FAILURE_MARKS) || ends_with_any(&self.tail, LOGIN_PROMPTS) {
+            if contains_any(&self.tail, &p.failure) || ends_with_any(&self.tail, &p.login) {
                 self.emit(flow, ts, Outcome::Failure, out);
-            } else if contains_any(&self.tail, SUCCESS_MARKS)
+            } else if contains_any(&self.tail, &p.success)
                 || ends_with_any(&self.tail, &["$", "#", ">", "%"])
             {
                 self.emit(flow, ts, Outcome::Success, out);
@@ -235,11 +220,11 @@ impl TelnetFlow {
                 return;
             }
         }
-        if ends_with_any(&self.tail, PASSWORD_PROMPTS) {
+        if ends_with_any(&self.tail, &p.password) {
             self.expect = Expect::Password;
             self.line.clear();
             self.tail.clear();
-        } else if ends_with_any(&self.tail, LOGIN_PROMPTS) {
+        } else if ends_with_any(&self.tail, &p.login) {
             self.expect = Expect::User;
             self.user = None;
             self.line.clear();

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod scan_ports;
 pub mod scan_thresholds;
 pub mod scanner_tools;
+pub mod telnet_prompts;
 
 use std::fmt;
 
