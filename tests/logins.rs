@@ -185,3 +185,45 @@ fn form_logins_are_not_reported() {
             .any(|e| matches!(e.kind, EventKind::Login(_)))
     );
 }
+
+/// A user's own list in `--signatures DIR/credentials/` makes the demo's web
+/// password a known default; a bad row stops the run naming file and line.
+#[test]
+fn users_add_their_own_credential_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(
+        creds.join("mine.tsv"),
+        "username\tpassword\tprotocols\tlist\tvendor\tsource\nowner\tsecret-horse-42\thttp\tvendor\tMy camera\tits manual, page 3\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_iotwatch"))
+            .args(["analyze", "--json", "-r"])
+            .arg(demo())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--signatures", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let web = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["protocol"] == "http-basic")
+        .unwrap();
+    assert_eq!(web["default_credential"], true);
+    assert_eq!(web["credential_source"], "vendor: My camera");
+    std::fs::write(
+        creds.join("mine.tsv"),
+        "username\tpassword\tprotocols\tlist\tvendor\tsource\nowner\tx\thttp\tvendor\tMine\t\n",
+    )
+    .unwrap();
+    let o = run(&["--signatures", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("mine.tsv:2") && e.contains("source"), "{e}");
+}

@@ -12,6 +12,7 @@ use crate::netconf::HomeNets;
 use crate::output::{build_report, summary::write_summary};
 use crate::pipeline::{self, Config};
 use crate::proto::Registry;
+use crate::signatures::credentials::CredentialDb;
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -31,6 +32,11 @@ pub struct AnalyzeArgs {
     #[arg(long = "home-net", value_name = "CIDR")]
     pub home_net: Vec<String>,
 
+    /// A directory of your own signatures, added to the built-in ones
+    /// (now: credentials/*.tsv, in the format of signatures/credentials/)
+    #[arg(long, value_name = "DIR")]
+    pub signatures: Option<std::path::PathBuf>,
+
     /// No progress bar, even on a terminal
     #[arg(short, long)]
     pub quiet: bool,
@@ -49,6 +55,12 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     };
     if args.files.iter().filter(|f| *f == "-").count() > 1 {
         bail!("standard input (-) can be read only once");
+    }
+    if let Some(dir) = &args.signatures {
+        if !dir.is_dir() {
+            bail!("{}: --signatures needs a directory", dir.display());
+        }
+        CredentialDb::install_overlay(dir)?;
     }
     let mut timeline = Timeline::open(&args.files)?;
     let config = Config {

@@ -1,6 +1,7 @@
 //! `signatures/credentials/*.tsv`: default credentials (Mirai's dictionary and
 //! vendor defaults), each with the protocols it applies to and its source.
 
+use std::path::Path;
 use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
@@ -53,6 +54,16 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+static DB: OnceLock<CredentialDb> = OnceLock::new();
+
+fn builtin_entries() -> Vec<Credential> {
+    let mut all = Vec::new();
+    for (file, text) in BUILTIN {
+        all.extend(parse(file, text).expect("built-in credential lists parse"));
+    }
+    all
+}
+
 pub fn parse(file: &str, text: &str) -> Result<Vec<Credential>, SigError> {
     parse_tsv(file, text, |r| {
         let protocols = match r.get("protocols")? {
@@ -91,16 +102,42 @@ impl CredentialDb {
         }
     }
 
-    /// The built-in lists (checked by a unit test, so they always parse).
+    /// The lists in use: the built-in ones, plus a user's overlay once
+    /// [`CredentialDb::install_overlay`] ran (before any analysis).
     pub fn builtin() -> &'static CredentialDb {
-        static DB: OnceLock<CredentialDb> = OnceLock::new();
-        DB.get_or_init(|| {
-            let mut all = Vec::new();
-            for (file, text) in BUILTIN {
-                all.extend(parse(file, text).expect("built-in credential lists parse"));
-            }
-            CredentialDb::new(all)
-        })
+        DB.get_or_init(|| CredentialDb::new(builtin_entries()))
+    }
+
+    /// Adds the lists of `DIR/credentials/*.tsv` to the built-in ones for
+    /// this process. Call once, before analysing; an error names file:line.
+    pub fn install_overlay(dir: &Path) -> Result<usize, SigError> {
+        let sub = dir.join("credentials");
+        let mut extra = Vec::new();
+        let mut files: Vec<_> = std::fs::read_dir(&sub)
+            .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
+        files.sort();
+        for f in files {
+            let name = f.display().to_string();
+            let text = std::fs::read_to_string(&f).map_err(|e| SigError {
+                file: name.clone(),
+                line: 0,
+                message: e.to_string(),
+            })?;
+            extra.extend(parse(&name, &text)?);
+        }
+        let n = extra.len();
+        let mut all = builtin_entries();
+        all.extend(extra);
+        if DB.set(CredentialDb::new(all)).is_err() {
+            return Err(SigError {
+                file: sub.display().to_string(),
+                line: 0,
+                message: "credential lists were already in use".into(),
+            });
+        }
+        Ok(n)
     }
 
     /// The list entry a login matches, Mirai's list first.
