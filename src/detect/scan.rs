@@ -220,7 +220,8 @@ impl Default for ScanDetector {
 impl ScanDetector {
     /// The source's state, and the sketch budget it may draw on.
     fn source(&mut self, ip: IpAddr, ts: Nanos) -> (&mut Source, &mut u32) {
-        if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_SOURCES {
+        // The membership lookup only when full: one hash lookup per SYN otherwise.
+        if self.sources.len() >= MAX_SOURCES && !self.sources.contains_key(&ip) {
             self.evict();
         }
         let s = self.sources.entry(ip).or_default();

@@ -1,7 +1,7 @@
 //! FTP logins: USER/PASS from the client, 230 (logged in), 530 (refused),
 //! 331 (need password) from the server; several attempts per connection.
 
-use super::lines::Lines;
+use super::lines::LineStreams;
 use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Progress};
 use crate::capture::Nanos;
 use crate::detect::credentials::{Attempt, MAX_FIELD, Outcome, login_event};
@@ -24,8 +24,7 @@ impl Analyzer for Ftp {
 
 #[derive(Default)]
 struct FtpFlow {
-    client: Lines,
-    server: Lines,
+    lines: LineStreams,
     user: Option<Vec<u8>>,
     pass: Option<Vec<u8>>,
     /// A login is waiting for the server's verdict.
@@ -71,18 +70,10 @@ impl FlowAnalyzer for FtpFlow {
         chunk: Chunk<'_>,
         out: &mut Output,
     ) -> Progress {
-        let data = match chunk {
-            Chunk::Data(d) => d,
-            Chunk::Gap(_) => {
-                self.client.reset();
-                self.server.reset();
-                return Progress::More;
-            }
-        };
         match dir {
             Dir::ToServer => {
                 let (user, pass, pending) = (&mut self.user, &mut self.pass, &mut self.pending);
-                self.client.feed(data, |line| {
+                self.lines.feed(dir, chunk, |line| {
                     if let Some(u) = arg(line, b"USER") {
                         *user = Some(u.to_vec());
                         *pass = None;
@@ -94,7 +85,7 @@ impl FlowAnalyzer for FtpFlow {
             }
             Dir::ToClient => {
                 let mut codes = Vec::new();
-                self.server.feed(data, |line| {
+                self.lines.feed(dir, chunk, |line| {
                     if line.len() >= 3
                         && line[..3].iter().all(u8::is_ascii_digit)
                         && line.get(3) != Some(&b'-')

@@ -11,7 +11,7 @@ use base64::Engine;
 use md5::Md5;
 use sha2::Sha256;
 
-use super::lines::Lines;
+use super::lines::LineStreams;
 use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, L4, Output, Probe, Progress};
 use crate::capture::Nanos;
 use crate::detect::credentials::{Attempt, Outcome, login_event};
@@ -88,8 +88,7 @@ struct Request {
 
 #[derive(Default)]
 struct HttpFlow {
-    client: Lines,
-    server: Lines,
+    lines: LineStreams,
     pending: VecDeque<Request>,
     exchanges: u32,
     auth_seen: bool,
@@ -104,19 +103,11 @@ impl FlowAnalyzer for HttpFlow {
         chunk: Chunk<'_>,
         out: &mut Output,
     ) -> Progress {
-        let data = match chunk {
-            Chunk::Data(d) => d,
-            Chunk::Gap(_) => {
-                self.client.reset();
-                self.server.reset();
-                return Progress::More;
-            }
-        };
         match dir {
             Dir::ToServer => {
                 let pending = &mut self.pending;
                 let mut tool = None;
-                self.client.feed(data, |line| {
+                self.lines.feed(dir, chunk, |line| {
                     request_line(pending, line);
                     const UA: &[u8] = b"user-agent:";
                     if line.len() > UA.len() && line[..UA.len()].eq_ignore_ascii_case(UA) {
@@ -129,7 +120,7 @@ impl FlowAnalyzer for HttpFlow {
             }
             Dir::ToClient => {
                 let mut statuses = Vec::new();
-                self.server.feed(data, |line| {
+                self.lines.feed(dir, chunk, |line| {
                     if let Some(code) = status(line) {
                         statuses.push(code);
                     }

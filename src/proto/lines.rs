@@ -2,7 +2,36 @@
 //! longer than `MAX_LINE` is cut there and its rest skipped up to the next
 //! newline (counted), never buffered.
 
+use super::Dir;
+use crate::flow::Chunk;
+
 pub const MAX_LINE: usize = 1024;
+
+/// The lines of both directions of a flow, for line protocols (FTP, HTTP,
+/// RTSP): a gap in either direction resets both, as a partial line on one
+/// side may belong to a request whose answer is on the other.
+#[derive(Default)]
+pub struct LineStreams {
+    client: Lines,
+    server: Lines,
+}
+
+impl LineStreams {
+    /// Calls `f` with each complete line of `chunk`; on a gap, resets both
+    /// directions and calls nothing.
+    pub fn feed(&mut self, dir: Dir, chunk: Chunk<'_>, f: impl FnMut(&[u8])) {
+        match chunk {
+            Chunk::Data(d) => match dir {
+                Dir::ToServer => self.client.feed(d, f),
+                Dir::ToClient => self.server.feed(d, f),
+            },
+            Chunk::Gap(_) => {
+                self.client.reset();
+                self.server.reset();
+            }
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct Lines {

@@ -125,6 +125,8 @@ enum Expect {
 struct TelnetFlow {
     from_client: Strip,
     from_server: Strip,
+    /// Stripped bytes of the current segment, reused across segments.
+    scratch: Vec<u8>,
     line: Vec<u8>,
     last_cr: bool,
     tail: String,
@@ -134,14 +136,14 @@ struct TelnetFlow {
     attempts: u8,
 }
 
+/// `text` is the lower-cased tail; the needles are lower case too.
 fn ends_with_any<S: AsRef<str>>(text: &str, needles: &[S]) -> bool {
-    let t = text.trim_end().to_ascii_lowercase();
+    let t = text.trim_end();
     needles.iter().any(|n| t.ends_with(n.as_ref()))
 }
 
 fn contains_any<S: AsRef<str>>(text: &str, needles: &[S]) -> bool {
-    let t = text.to_ascii_lowercase();
-    needles.iter().any(|n| t.contains(n.as_ref()))
+    needles.iter().any(|n| text.contains(n.as_ref()))
 }
 
 impl TelnetFlow {
@@ -199,7 +201,12 @@ impl TelnetFlow {
     }
 
     fn server_text(&mut self, flow: &FlowInfo, ts: Nanos, text: &[u8], out: &mut Output) {
-        self.tail.push_str(&String::from_utf8_lossy(text));
+        // Kept lower-cased, so prompt matching allocates nothing.
+        self.tail.extend(
+            String::from_utf8_lossy(text)
+                .chars()
+                .map(|c| c.to_ascii_lowercase()),
+        );
         if self.tail.len() > TAIL {
             let mut cut = self.tail.len() - TAIL;
             while !self.tail.is_char_boundary(cut) {
@@ -257,16 +264,20 @@ impl FlowAnalyzer for TelnetFlow {
         };
         match dir {
             Dir::ToServer => {
-                let mut bytes = Vec::new();
+                let mut bytes = std::mem::take(&mut self.scratch);
+                bytes.clear();
                 self.from_client.feed(data, |b| bytes.push(b));
-                for b in bytes {
+                for &b in &bytes {
                     self.client_byte(b);
                 }
+                self.scratch = bytes;
             }
             Dir::ToClient => {
-                let mut text = Vec::with_capacity(data.len());
+                let mut text = std::mem::take(&mut self.scratch);
+                text.clear();
                 self.from_server.feed(data, |b| text.push(b));
                 self.server_text(flow, ts, &text, out);
+                self.scratch = text;
             }
         }
         if self.attempts >= MAX_ATTEMPTS {
