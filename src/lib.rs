@@ -1,7 +1,7 @@
 //! iotwatch: a network traffic monitor for home IoT.
 //!
 //! The pipeline, by stage: [`capture`] → [`decode`] → [`flow`] → [`proto`]
-//! analyzers → [`inventory`] and detectors → [`event`]s → [`output`].
+//! analyzers → [`inventory`] ([`identify`] reads what each device is) and detectors → [`event`]s → [`output`].
 //! [`pipeline`] runs the stages over capture files on one or more threads.
 
 pub mod capture;
@@ -10,6 +10,7 @@ pub mod decode;
 pub mod detect;
 pub mod event;
 pub mod flow;
+pub mod identify;
 pub mod inventory;
 pub mod netconf;
 pub mod output;

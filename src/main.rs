@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse(); // exits with 2 on a usage error
     let result = match cli.command {
         Command::Analyze(args) => iotwatch::cli::analyze::run(args),
+        Command::Signatures(args) => iotwatch::cli::signatures::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,8 +32,9 @@ pub struct AnalyzeArgs {
     #[arg(long = "home-net", value_name = "CIDR")]
     pub home_net: Vec<String>,
 
-    /// A directory of your own signatures, added to the built-in ones
-    /// (now: credentials/*.tsv, in the format of signatures/credentials/)
+    /// A directory of your own signatures laid out like signatures/
+    /// (credentials/*.tsv, devices/*.tsv, vendors/*.tsv), read before the
+    /// built-in ones; checked first, as `iotwatch signatures check DIR` does
     #[arg(long, value_name = "DIR")]
     pub signatures: Option<std::path::PathBuf>,
 
@@ -60,7 +61,10 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         if !dir.is_dir() {
             bail!("{}: --signatures needs a directory", dir.display());
         }
+        crate::signatures::check::check(Some(dir))?;
         CredentialDb::install_overlay(dir)?;
+        crate::signatures::devices::DeviceRules::install_overlay(dir)?;
+        crate::signatures::vendors::VendorDb::install_overlay(dir)?;
     }
     let mut timeline = Timeline::open(&args.files)?;
     let config = Config {

@@ -1,6 +1,7 @@
 //! Command line: one file per subcommand.
 
 pub mod analyze;
+pub mod signatures;
 
 use clap::{Parser, Subcommand};
 
@@ -18,4 +19,6 @@ pub struct Cli {
 pub enum Command {
     /// Analyse capture files (pcap, pcapng, gzip-compressed, or - for stdin)
     Analyze(analyze::AnalyzeArgs),
+    /// Check or list the signature files (device rules, vendors, credentials …)
+    Signatures(signatures::SignaturesArgs),
 }

@@ -4,11 +4,10 @@
 //!
 //! Every collection here is capped; a cap reached is counted, not grown past.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
 
 use crate::capture::Nanos;
 use crate::decode::{Mac, Packet};
@@ -22,8 +21,12 @@ pub const MAX_DEVICES: usize = 16_384;
 pub const MAX_IPS: usize = 64;
 /// Services kept per device.
 pub const MAX_SERVICES: usize = 64;
-/// Evidence entries kept per device.
-pub const MAX_EVIDENCE: usize = 48;
+/// Distinct values kept per kind of evidence (DNS names, SNIs …) per device.
+pub const MAX_VALUES: usize = 32;
+/// Kinds of evidence per device (signal and field pairs).
+pub const MAX_KINDS: usize = 48;
+/// SYN signatures kept per device.
+pub const MAX_SYNS: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeviceKey {
@@ -31,39 +34,177 @@ pub enum DeviceKey {
     Ip(IpAddr),
 }
 
-/// What an analyzer claims about a device, with the signal that shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Claims {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vendor: Option<String>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub firmware: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub os: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
-}
-
-/// One piece of evidence about the device at `mac` (or `ip`).
+/// One thing a device showed about itself on the wire: a DHCP hostname, an
+/// mDNS TXT entry, a User-Agent. What it means (vendor, model …) is decided
+/// later, once per device, by the rules of `signatures/devices/`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fact {
     pub ts: Nanos,
     pub mac: Option<Mac>,
     pub ip: IpAddr,
+    /// Sent on the local link for sure (DHCP, mDNS, SSDP multicast), so the
+    /// MAC is the sender's own even when the address is not a home one.
+    pub on_link: bool,
     pub signal: &'static str,
+    pub field: &'static str,
     pub value: String,
-    pub claims: Claims,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Evidence {
-    pub signal: &'static str,
-    pub value: String,
-    pub claims: Claims,
+/// Longest value kept: model strings are short, a 10 KB one is an attack.
+pub const MAX_VALUE: usize = 200;
+
+impl Fact {
+    /// A fact about `sender`, with `value` made printable (see [`printable`]).
+    pub fn new(
+        ts: Nanos,
+        sender: &crate::proto::Endpoint,
+        signal: &'static str,
+        field: &'static str,
+        value: &[u8],
+    ) -> Fact {
+        Fact {
+            ts,
+            mac: sender.mac,
+            ip: sender.ip,
+            on_link: false,
+            signal,
+            field,
+            value: printable(value),
+        }
+    }
+
+    pub fn on_link(mut self) -> Fact {
+        self.on_link = true;
+        self
+    }
+}
+
+/// `value` as printable text: trimmed, control characters and invalid UTF-8
+/// escaped as `\xNN`, at most [`MAX_VALUE`] bytes.
+pub fn printable(value: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(value.len().min(MAX_VALUE));
+    for chunk in value.trim_ascii().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                let _ = write!(out, "\\x{:02x}", c as u32 & 0xff);
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+        if out.len() >= MAX_VALUE {
+            break;
+        }
+    }
+    if out.len() > MAX_VALUE {
+        let mut cut = MAX_VALUE;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    out
+}
+
+/// Kind of evidence: the signal (`dhcp`) and the field within it (`hostname`).
+pub type EvidenceKey = (&'static str, &'static str);
+
+/// A device's own TCP SYN, as p0f reads it: initial TTL, window, MSS,
+/// window scale and option layout. Fixed size, so keeping it costs no heap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SynSignature {
+    pub ipv6: bool,
+    pub ttl: u8,
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub scale: Option<u8>,
+    /// Option kinds in order (40 bytes of options hold at most a dozen
+    /// that matter; more are cut).
+    pub layout: [u8; 12],
+    pub layout_len: u8,
+}
+
+impl SynSignature {
+    /// Reads the options of a SYN; a malformed option ends the walk.
+    pub fn of(ipv6: bool, ttl: u8, window: u16, options: &[u8]) -> SynSignature {
+        let mut s = SynSignature {
+            ipv6,
+            ttl,
+            window,
+            mss: None,
+            scale: None,
+            layout: [0; 12],
+            layout_len: 0,
+        };
+        let mut i = 0;
+        while i < options.len() && usize::from(s.layout_len) < s.layout.len() {
+            let kind = options[i];
+            s.layout[usize::from(s.layout_len)] = kind;
+            s.layout_len += 1;
+            match kind {
+                0 => break,
+                1 => i += 1,
+                _ => {
+                    let Some(&len) = options.get(i + 1) else {
+                        break;
+                    };
+                    let len = usize::from(len);
+                    if len < 2 || i + len > options.len() {
+                        break;
+                    }
+                    match (kind, &options[i + 2..i + len]) {
+                        (2, &[a, b]) => s.mss = Some(u16::from_be_bytes([a, b])),
+                        (3, &[w]) => s.scale = Some(w),
+                        _ => {}
+                    }
+                    i += len;
+                }
+            }
+        }
+        s
+    }
+
+    /// The TTL the sender started from: the next of 32, 64, 128, 255.
+    pub fn initial_ttl(&self) -> u8 {
+        [32u8, 64, 128, 255]
+            .into_iter()
+            .find(|&t| self.ttl <= t)
+            .unwrap_or(255)
+    }
+
+    /// `ip=4 ittl=64 win=64240 mss=1460 ws=7 opts=mss,sok,ts,nop,ws`.
+    pub fn render(&self) -> String {
+        let names: Vec<String> = self.layout[..usize::from(self.layout_len)]
+            .iter()
+            .map(|k| match k {
+                0 => "eol".to_string(),
+                1 => "nop".into(),
+                2 => "mss".into(),
+                3 => "ws".into(),
+                4 => "sok".into(),
+                5 => "sack".into(),
+                8 => "ts".into(),
+                k => format!("?{k}"),
+            })
+            .collect();
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        format!(
+            "ip={} ittl={} win={} mss={} ws={} opts={}",
+            if self.ipv6 { 6 } else { 4 },
+            self.initial_ttl(),
+            self.window,
+            or_dash(self.mss.map(|m| m.to_string())),
+            or_dash(self.scale.map(|m| m.to_string())),
+            if names.is_empty() {
+                "-".into()
+            } else {
+                names.join(",")
+            }
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,8 +237,15 @@ pub struct Device {
     /// The address added last: most packets repeat it, and then the set is not searched.
     last_ip: Option<IpAddr>,
     pub services: BTreeSet<Service>,
-    pub evidence: BTreeSet<Evidence>,
-    pub evidence_dropped: u64,
+    /// Evidence values by kind, each kind capped at [`MAX_VALUES`].
+    pub evidence: BTreeMap<EvidenceKey, BTreeSet<String>>,
+    /// Kinds that reached their cap: later values were not kept.
+    pub evidence_full: BTreeSet<EvidenceKey>,
+    /// Packets it sent from non-home addresses: a router forwarding the
+    /// Internet (or a VPN or container host).
+    pub forwarded: u64,
+    /// Distinct SYN signatures the device sent (usually one per OS stack).
+    pub syns: [Option<SynSignature>; MAX_SYNS],
 }
 
 impl Device {
@@ -122,11 +270,30 @@ impl Device {
         }
     }
 
-    fn add_evidence(&mut self, e: Evidence) {
-        if self.evidence.len() < MAX_EVIDENCE {
-            self.evidence.insert(e);
-        } else if !self.evidence.contains(&e) {
-            self.evidence_dropped += 1;
+    fn add_evidence(&mut self, key: EvidenceKey, value: String) {
+        if self.evidence.len() >= MAX_KINDS && !self.evidence.contains_key(&key) {
+            self.evidence_full.insert(key);
+            return;
+        }
+        let values = self.evidence.entry(key).or_default();
+        if values.len() < MAX_VALUES {
+            values.insert(value);
+        } else if !values.contains(&value) {
+            self.evidence_full.insert(key);
+        }
+    }
+
+    #[inline]
+    fn add_syn(&mut self, sig: SynSignature) {
+        for slot in &mut self.syns {
+            match slot {
+                Some(s) if *s == sig => return,
+                Some(_) => continue,
+                None => {
+                    *slot = Some(sig);
+                    return;
+                }
+            }
         }
     }
 
@@ -142,14 +309,18 @@ impl Device {
         self.packets += o.packets;
         self.bytes += o.bytes;
         self.ips_dropped += o.ips_dropped;
-        self.evidence_dropped += o.evidence_dropped;
+        self.evidence_full.extend(o.evidence_full);
+        self.forwarded += o.forwarded;
         o.ips.into_iter().for_each(|ip| self.add_ip(ip));
         for s in o.services {
             if self.services.len() < MAX_SERVICES {
                 self.services.insert(s);
             }
         }
-        o.evidence.into_iter().for_each(|e| self.add_evidence(e));
+        for (key, values) in o.evidence {
+            values.into_iter().for_each(|v| self.add_evidence(key, v));
+        }
+        o.syns.into_iter().flatten().for_each(|s| self.add_syn(s));
     }
 }
 
@@ -235,7 +406,9 @@ impl Inventory {
             p.ip.map(|ip| ip.src)
                 .or(p.arp.map(|a| IpAddr::V4(a.sender_ip)));
         let home_src = src_ip.filter(|ip| home.contains(*ip) && !ip.is_unspecified());
-        if let Some(mac) = p.src_mac {
+        // All-zero MACs (loopback captured as Ethernet, synthetic traces)
+        // name no device: such packets are keyed by IP as if MAC-less.
+        if let Some(mac) = p.src_mac.filter(|m| *m != [0; 6]) {
             if unicast(&mac)
                 && let Some(d) = self.device(DeviceKey::Mac(mac))
             {
@@ -244,6 +417,8 @@ impl Inventory {
                 d.bytes += len;
                 if let Some(ip) = home_src {
                     d.add_ip(ip);
+                } else if src_ip.is_some_and(|ip| !ip.is_unspecified() && !ip.is_multicast()) {
+                    d.forwarded += 1;
                 }
             }
             if let Some(dst) = p.dst_mac.filter(unicast)
@@ -294,7 +469,7 @@ impl Inventory {
         } else if f.key.proto != 6 {
             return;
         }
-        let key = match f.macs[1] {
+        let key = match f.macs[1].filter(|m| *m != [0; 6]) {
             Some(m) if unicast(&m) => DeviceKey::Mac(m),
             Some(_) => return,
             None => DeviceKey::Ip(ip),
@@ -311,17 +486,45 @@ impl Inventory {
         }
     }
 
-    pub fn add_fact(&mut self, fact: Fact) {
-        let key = match fact.mac {
-            Some(m) if unicast(&m) => DeviceKey::Mac(m),
-            _ => DeviceKey::Ip(fact.ip),
+    /// Files a fact under the device that sent it. A fact from a non-home
+    /// address is not a device's unless it was surely sent on the link: the
+    /// router forwards the Internet, and its MAC must not collect the
+    /// Internet's User-Agents and Server headers.
+    pub fn add_fact(&mut self, fact: Fact, home: &HomeNets) {
+        let home_ip = home.contains(fact.ip) && !fact.ip.is_unspecified();
+        let key = match fact.mac.filter(|m| *m != [0; 6]) {
+            Some(m) if unicast(&m) && (home_ip || fact.on_link) => DeviceKey::Mac(m),
+            None if home_ip => DeviceKey::Ip(fact.ip),
+            _ => return,
         };
         if let Some(d) = self.device(key) {
-            d.add_evidence(Evidence {
-                signal: fact.signal,
-                value: fact.value,
-                claims: fact.claims,
-            });
+            // Sent on the link by this device (a DHCP request relayed from
+            // another segment names its client by hardware address).
+            if fact.on_link {
+                d.sent(fact.ts);
+            }
+            d.add_evidence((fact.signal, fact.field), fact.value);
+        }
+    }
+
+    /// Notes the SYN signature of a home device's connection attempt; the
+    /// signature is read only while the device has room for another.
+    #[inline]
+    pub fn syn(&mut self, p: &Packet<'_>, sig: impl FnOnce() -> SynSignature, home: &HomeNets) {
+        let Some(ip) = p.ip else { return };
+        if !home.contains(ip.src) {
+            return;
+        }
+        let key = match p.src_mac.filter(|m| *m != [0; 6]) {
+            Some(m) if unicast(&m) => DeviceKey::Mac(m),
+            Some(_) => return,
+            None => DeviceKey::Ip(ip.src),
+        };
+        if let Some(i) = self.find(&key) {
+            let d = &mut self.devices[i as usize].1;
+            if d.syns[MAX_SYNS - 1].is_none() {
+                d.add_syn(sig());
+            }
         }
     }
 

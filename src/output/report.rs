@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::capture::{CaptureFile, LinkType};
 use crate::event::Event;
-use crate::inventory::{DeviceKey, Evidence};
+use crate::identify::{Evidence, identify};
+use crate::inventory::DeviceKey;
 use crate::pipeline::Analysis;
 use crate::time::rfc3339;
 
@@ -54,6 +55,10 @@ pub struct DeviceReport {
     pub model: Option<String>,
     pub firmware: Option<String>,
     pub os: Option<String>,
+    /// How sure each field is, 0 to 1 (an addition to the contract).
+    pub confidence: std::collections::BTreeMap<&'static str, f64>,
+    /// The MAC is locally administered (randomised): no vendor from it.
+    pub randomised_mac: bool,
     pub services: Vec<String>,
     pub first_seen: String,
     pub last_seen: String,
@@ -144,15 +149,24 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
                 DeviceKey::Ip(_) => None,
             };
             let default_credentials_seen = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
+            let id = identify(
+                match key {
+                    DeviceKey::Mac(m) => Some(m),
+                    DeviceKey::Ip(_) => None,
+                },
+                &d,
+            );
             DeviceReport {
                 mac,
                 ips: d.ips.iter().map(|ip| ip.to_string()).collect(),
-                vendor: None,
-                hostname: None,
-                kind: None,
-                model: None,
-                firmware: None,
-                os: None,
+                vendor: id.vendor,
+                hostname: id.hostname,
+                kind: id.kind,
+                model: id.model,
+                firmware: id.firmware,
+                os: id.os,
+                confidence: id.confidence,
+                randomised_mac: id.randomised_mac,
                 services: d.services.iter().map(|s| s.label()).collect(),
                 first_seen: rfc3339(d.first_seen),
                 last_seen: rfc3339(d.last_seen),
@@ -168,7 +182,7 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
                     disclosure: None,
                     support_status: "unknown",
                 },
-                evidence: d.evidence.into_iter().collect(),
+                evidence: id.evidence,
             }
         })
         .collect();

@@ -74,6 +74,32 @@ fn describe(e: &Event) -> String {
     }
 }
 
+/// What the device is, in words: "TP-Link smart-plug HS110(US), firmware
+/// 1.2.5 Build 171206, os Linux, hostname plug" (None when nothing is known).
+fn identity(d: &super::report::DeviceReport) -> Option<String> {
+    let head: Vec<&str> = [&d.vendor, &d.kind, &d.model]
+        .into_iter()
+        .filter_map(|v| v.as_deref())
+        .collect();
+    let mut parts = Vec::new();
+    if !head.is_empty() {
+        parts.push(head.join(" "));
+    }
+    for (label, v) in [
+        ("firmware", &d.firmware),
+        ("os", &d.os),
+        ("hostname", &d.hostname),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{label} {v}"));
+        }
+    }
+    if d.randomised_mac {
+        parts.push("randomised MAC".into());
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// Writes a readable summary: capture totals, the device table, events, warnings.
 pub fn write_summary(r: &Report, w: &mut impl Write) -> io::Result<()> {
     let c = &r.capture;
@@ -130,6 +156,9 @@ pub fn write_summary(r: &Report, w: &mut impl Write) -> io::Result<()> {
             d.bytes,
             services
         )?;
+        if let Some(id) = identity(d) {
+            writeln!(w, "      {id}")?;
+        }
     }
     writeln!(w)?;
     writeln!(w, "Events: {}", r.events.len())?;

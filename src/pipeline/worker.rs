@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use crate::decode::{self, Fragment, Packet, Transport, tcp_flags};
 use crate::detect::scan::{ScanDetector, Syn, odd_tcp_flags};
 use crate::flow::{ActiveApp, App, Chunk, EndReason, Flow, FlowTable, PacketView, Side, Stream};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, SynSignature};
 use crate::proto::{Dir, Endpoint, FlowInfo, L4, Output, PROBE_PACKETS, Probe, Progress, Registry};
 
 use super::{Config, Counters};
@@ -96,6 +96,11 @@ impl Worker {
                     has_options: !t.options.is_empty(),
                 };
                 self.scans.syn(&syn, &self.config.home);
+                self.inventory.syn(
+                    p,
+                    || SynSignature::of(ip.src.is_ipv6(), ip.ttl, t.window, t.options),
+                    &self.config.home,
+                );
             }
             Transport::Tcp(t) if odd_tcp_flags(t.flags) => {
                 self.scans.odd_probe(p.ts, ip.src, p.src_mac)
@@ -147,7 +152,7 @@ impl Worker {
     fn absorb_facts(&mut self) {
         if !self.out.facts.is_empty() {
             for f in self.out.facts.drain(..) {
-                self.inventory.add_fact(f);
+                self.inventory.add_fact(f, &self.config.home);
             }
         }
         for (ts, client, tool) in self.out.tools.drain(..) {
@@ -168,6 +173,7 @@ impl Worker {
         flows.finish(&mut |f, why| flow_ended(f, why, inventory, scans, out, config));
         self.absorb_facts();
         self.counters.flows = self.flows.stats();
+        self.counters.decode_errors += std::mem::take(&mut self.out.decode_errors);
         WorkerResult {
             inventory: self.inventory,
             scans: self.scans,
@@ -209,6 +215,10 @@ fn flow_info(f: &Flow, l4: L4) -> FlowInfo {
 /// analyzer wants becomes `Ignored` and is never looked at again.
 fn dispatch(f: &mut Flow, l4: L4, registry: &Registry, out: &mut Output, seg: &Segment<'_>) {
     let dir = f.dir_of(seg.side);
+    // Chosen on the flow's first payload: the streams start right after the
+    // handshake. Chosen later (a probe waited through a SOCKS greeting or a
+    // STARTTLS exchange): they start at the bytes seen from now on.
+    let first_payload = matches!(f.app, App::Undecided);
     let chosen = match &mut f.app {
         App::Ignored => return,
         App::Active(_) => None,
@@ -233,10 +243,10 @@ fn dispatch(f: &mut Flow, l4: L4, registry: &Registry, out: &mut Output, seg: &S
     if let Some(i) = chosen {
         let info = flow_info(f, l4);
         let mut streams = [Stream::default(), Stream::default()];
-        if f.tcp.syn {
+        if first_payload && f.tcp.syn {
             streams[0].start_at(f.isn[0].wrapping_add(1));
         }
-        if f.tcp.syn_ack {
+        if first_payload && f.tcp.syn_ack {
             streams[1].start_at(f.isn[1].wrapping_add(1));
         }
         f.app = App::Active(Box::new(ActiveApp {

@@ -6,6 +6,7 @@ use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Progress};
 use crate::capture::Nanos;
 use crate::detect::credentials::{Attempt, MAX_FIELD, Outcome, login_event};
 use crate::flow::Chunk;
+use crate::inventory::Fact;
 use crate::signatures::credentials::CredentialDb;
 
 pub struct Ftp;
@@ -29,6 +30,7 @@ struct FtpFlow {
     pass: Option<Vec<u8>>,
     /// A login is waiting for the server's verdict.
     pending: bool,
+    greeted: bool,
 }
 
 /// The argument of `CMD arg`, if the line is that command (case-insensitive).
@@ -85,7 +87,15 @@ impl FlowAnalyzer for FtpFlow {
             }
             Dir::ToClient => {
                 let mut codes = Vec::new();
+                let greeted = &mut self.greeted;
                 self.lines.feed(dir, chunk, |line| {
+                    // The 220 greeting often names the device and its software.
+                    if !*greeted && line.starts_with(b"220") {
+                        *greeted = true;
+                        let text = line.get(4..).unwrap_or_default();
+                        out.facts
+                            .push(Fact::new(ts, &flow.server, "ftp", "banner", text));
+                    }
                     if line.len() >= 3
                         && line[..3].iter().all(u8::is_ascii_digit)
                         && line.get(3) != Some(&b'-')

@@ -16,6 +16,7 @@ use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, L4, Output, Probe, Progress};
 use crate::capture::Nanos;
 use crate::detect::credentials::{Attempt, Outcome, login_event};
 use crate::flow::Chunk;
+use crate::inventory::Fact;
 use crate::signatures::credentials::CredentialDb;
 use crate::signatures::scanner_tools;
 
@@ -62,7 +63,18 @@ impl Analyzer for Http {
     }
     /// Any port: a client whose first bytes are a request line.
     fn probe(&self, l4: L4, dir: Dir, first: &[u8]) -> Probe {
-        if l4 != L4::Tcp || dir != Dir::ToServer {
+        if l4 != L4::Tcp {
+            return Probe::No;
+        }
+        // A capture that starts with a response, or a connection that first
+        // asks a SOCKS proxy for its target (v4 CONNECT and its reply, v5
+        // greeting, request and replies): the request comes next.
+        let socks =
+            matches!(first, [4, 1, ..] | [5, _, ..] | [0, 0x5a..=0x5d, ..]) && first.len() < 300;
+        if (dir == Dir::ToClient && first.starts_with(b"HTTP/1.")) || socks {
+            return Probe::Unsure;
+        }
+        if dir != Dir::ToServer {
             return Probe::No;
         }
         let starts = |m: &[u8]| first.len() >= m.len() && first[..m.len()] == *m;
@@ -92,6 +104,8 @@ struct HttpFlow {
     pending: VecDeque<Request>,
     exchanges: u32,
     auth_seen: bool,
+    /// The response being read has an XML body (a UPnP description).
+    xml_body: bool,
 }
 
 impl FlowAnalyzer for HttpFlow {
@@ -107,11 +121,13 @@ impl FlowAnalyzer for HttpFlow {
             Dir::ToServer => {
                 let pending = &mut self.pending;
                 let mut tool = None;
+                let facts = &mut out.facts;
                 self.lines.feed(dir, chunk, |line| {
                     request_line(pending, line);
-                    const UA: &[u8] = b"user-agent:";
-                    if line.len() > UA.len() && line[..UA.len()].eq_ignore_ascii_case(UA) {
-                        tool = tool.or(scanner_tools::by_user_agent(&line[UA.len()..]));
+                    if let Some(ua) = header(line, b"user-agent:") {
+                        tool = tool.or(scanner_tools::by_user_agent(ua));
+                        let signal = signal(pending.back().is_some_and(|r| r.rtsp));
+                        facts.push(Fact::new(ts, &flow.client, signal, "user_agent", ua));
                     }
                 });
                 if let Some(t) = tool {
@@ -120,15 +136,21 @@ impl FlowAnalyzer for HttpFlow {
             }
             Dir::ToClient => {
                 let mut statuses = Vec::new();
+                let facts = &mut out.facts;
+                let signal = signal(self.pending.front().is_some_and(|r| r.rtsp));
+                let xml = &mut self.xml_body;
                 self.lines.feed(dir, chunk, |line| {
                     if let Some(code) = status(line) {
                         statuses.push(code);
+                        *xml = false;
                     }
+                    response_facts(line, signal, ts, &flow.server, xml, facts);
                 });
                 for code in statuses {
                     if (100..200).contains(&code) {
                         continue; // not final
                     }
+                    self.exchanges += 1;
                     let Some(req) = self.pending.pop_front() else {
                         continue;
                     };
@@ -190,6 +212,68 @@ fn request_line(pending: &mut VecDeque<Request>, line: &[u8]) {
     {
         req.auth = Some(line[AUTH.len()..].trim_ascii().to_vec());
     }
+}
+
+fn signal(rtsp: bool) -> &'static str {
+    if rtsp { "rtsp" } else { "http" }
+}
+
+/// The value of a header line named `name` (given in lower case, with its colon).
+fn header<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    (line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name))
+        .then(|| line[name.len()..].trim_ascii())
+        .filter(|v| !v.is_empty())
+}
+
+/// UPnP device description elements worth keeping (UPnP Device Architecture
+/// 2.0, section 2.3), by the evidence field they go to.
+const UPNP_TAGS: &[(&str, &str)] = &[
+    ("manufacturer", "manufacturer"),
+    ("modelName", "model_name"),
+    ("modelNumber", "model_number"),
+    ("modelDescription", "model_description"),
+    ("friendlyName", "friendly_name"),
+    ("deviceType", "device_type"),
+    ("firmwareVersion", "firmware"),
+    ("softwareVersion", "firmware"),
+];
+
+/// Facts a response line shows about the server: its `Server` header, the
+/// realm it asks credentials for, and UPnP description elements (the body
+/// is read as lines, so an element split over two lines is missed).
+fn response_facts(
+    line: &[u8],
+    signal: &'static str,
+    ts: Nanos,
+    server: &super::Endpoint,
+    xml: &mut bool,
+    facts: &mut Vec<Fact>,
+) {
+    if let Some(v) = header(line, b"server:") {
+        facts.push(Fact::new(ts, server, signal, "server", v));
+    } else if let Some(v) = header(line, b"www-authenticate:") {
+        let p = DigestParams::parse(v.splitn(2, |&b| b == b' ').nth(1).unwrap_or_default());
+        if let Some(realm) = p.get("realm") {
+            facts.push(Fact::new(ts, server, signal, "realm", realm));
+        }
+    } else if let Some(v) = header(line, b"content-type:") {
+        *xml = memchr::memmem::find(v, b"xml").is_some();
+    } else if *xml && memchr::memchr(b'<', line).is_some() {
+        for (tag, field) in UPNP_TAGS {
+            if let Some(v) = element(line, tag) {
+                facts.push(Fact::new(ts, server, "upnp", field, v));
+            }
+        }
+    }
+}
+
+/// The text of `<tag>…</tag>` within one line.
+fn element<'a>(line: &'a [u8], tag: &str) -> Option<&'a [u8]> {
+    let open = format!("<{tag}>");
+    let at = memchr::memmem::find(line, open.as_bytes())? + open.len();
+    let rest = &line[at..];
+    let end = memchr::memmem::find(rest, format!("</{tag}>").as_bytes())?;
+    Some(rest[..end].trim_ascii()).filter(|v| !v.is_empty())
 }
 
 fn status(line: &[u8]) -> Option<u16> {

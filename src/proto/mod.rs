@@ -6,12 +6,18 @@
 //! emits device facts and events into an [`Output`]. A flow no analyzer claims
 //! costs nothing beyond its flow-table entry: no per-packet call is made.
 
+pub mod dhcp;
+pub mod dns;
 pub mod ftp;
 pub mod http;
 pub mod lines;
 pub mod mqtt;
 pub mod snmp;
+pub mod ssdp;
+pub mod ssh;
 pub mod telnet;
+pub mod tls;
+pub mod tplink;
 
 use std::net::IpAddr;
 
@@ -77,6 +83,19 @@ pub struct Output {
     /// Clients seen using a scanning tool (its default User-Agent), for the
     /// scan detector: (time, client, tool).
     pub tools: Vec<(Nanos, Endpoint, &'static str)>,
+    /// Malformed protocol messages (a DHCP option past the end, a DNS name
+    /// loop): counted with the capture's decode errors.
+    pub decode_errors: u64,
+}
+
+impl FlowInfo {
+    /// The endpoint that sent data going in `dir`.
+    pub fn sender(&self, dir: Dir) -> &Endpoint {
+        match dir {
+            Dir::ToServer => &self.client,
+            Dir::ToClient => &self.server,
+        }
+    }
 }
 
 /// One protocol, registered once per run.
@@ -119,8 +138,9 @@ pub trait FlowAnalyzer: Send {
 
 /// Sentinel for "no analyzer" in the port maps.
 const NONE: u8 = u8::MAX;
-/// Payload packets an unsure probe may look at before the flow is given up.
-pub const PROBE_PACKETS: u8 = 4;
+/// Payload packets an unsure probe may look at before the flow is given up
+/// (a POP3 STLS upgrade shows its ClientHello in the sixth).
+pub const PROBE_PACKETS: u8 = 8;
 
 /// The registered analyzers, with port maps for O(1) claims.
 pub struct Registry {
@@ -145,6 +165,12 @@ impl Registry {
             Box::new(mqtt::Mqtt),
             Box::new(snmp::Snmp),
             Box::new(telnet::Telnet),
+            Box::new(dhcp::Dhcp),
+            Box::new(dns::Dns),
+            Box::new(ssdp::Ssdp),
+            Box::new(tls::Tls),
+            Box::new(ssh::Ssh),
+            Box::new(tplink::TpLink),
         ])
     }
 
@@ -241,19 +267,35 @@ mod tests {
             (L4::Udp, 161, "snmp"),
             (L4::Tcp, 23, "telnet"),
             (L4::Tcp, 2323, "telnet"),
+            (L4::Udp, 67, "dhcp"),
+            (L4::Udp, 547, "dhcp"),
+            (L4::Udp, 53, "dns"),
+            (L4::Udp, 5353, "dns"),
+            (L4::Udp, 1900, "ssdp"),
+            (L4::Tcp, 443, "tls"),
+            (L4::Tcp, 22, "ssh"),
+            (L4::Udp, 9999, "tplink"),
         ] {
             let i = r
                 .by_port(&flow(l4, port))
                 .unwrap_or_else(|| panic!("{port} unclaimed"));
             assert_eq!(r.analyzers[i].name(), name);
         }
-        assert_eq!(r.by_port(&flow(L4::Udp, 53)), None);
+        assert_eq!(r.by_port(&flow(L4::Udp, 123)), None);
         assert_eq!(
             r.probe(L4::Tcp, Dir::ToServer, b"GET /x HTTP/1.1\r\n"),
             Ok(1)
         );
         assert_eq!(
             r.probe(L4::Tcp, Dir::ToServer, b"\x16\x03\x01"),
+            Err(Probe::Unsure)
+        );
+        let tls = r
+            .probe(L4::Tcp, Dir::ToServer, b"\x16\x03\x01\x02\x00\x01")
+            .unwrap();
+        assert_eq!(r.analyzers[tls].name(), "tls");
+        assert_eq!(
+            r.probe(L4::Tcp, Dir::ToServer, b"\x17\x03\x03"),
             Err(Probe::No)
         );
     }

@@ -127,6 +127,79 @@ pub fn parse(d: &[u8]) -> Option<Message<'_>> {
     })
 }
 
+/// sysDescr.0, sysObjectID.0 and sysName.0 (RFC 3418) as BER OID contents.
+const SYSTEM: &[(&[u8], &str)] = &[
+    (&[0x2b, 6, 1, 2, 1, 1, 1, 0], "sys_descr"),
+    (&[0x2b, 6, 1, 2, 1, 1, 2, 0], "sys_object_id"),
+    (&[0x2b, 6, 1, 2, 1, 1, 5, 0], "sys_name"),
+];
+
+/// The dotted form of BER OID contents.
+fn oid_text(c: &[u8]) -> String {
+    let mut parts = Vec::new();
+    let mut v: u64 = 0;
+    for (i, &b) in c.iter().enumerate() {
+        v = (v << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if parts.is_empty() {
+                let first = (v / 40).min(2);
+                parts.push(first);
+                parts.push(v - first * 40);
+            } else {
+                parts.push(v);
+            }
+            v = 0;
+        }
+        if i > 64 {
+            break;
+        }
+    }
+    parts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The agent's own description in a v1/v2c response: sysDescr, sysObjectID
+/// and sysName often name the maker, model and firmware.
+pub fn system_facts(d: &[u8], ts: Nanos, agent: &super::Endpoint, out: &mut Output) {
+    let walk = || -> Option<Vec<(&'static str, Vec<u8>)>> {
+        let (_, body) = Ber(d).next()?;
+        let mut b = Ber(body);
+        b.int()?;
+        b.next()?; // community
+        let (pdu, contents) = b.next()?;
+        if pdu != 0xA2 {
+            return None;
+        }
+        let mut p = Ber(contents);
+        p.int()?;
+        p.int()?;
+        p.int()?;
+        let (_, list) = p.next()?;
+        let mut list = Ber(list);
+        let mut found = Vec::new();
+        while let Some((_, vb)) = list.next() {
+            let mut vb = Ber(vb);
+            let (_, oid) = vb.next()?;
+            let (tag, value) = vb.next()?;
+            if let Some((_, field)) = SYSTEM.iter().find(|(o, _)| *o == oid) {
+                match tag {
+                    0x04 => found.push((*field, value.to_vec())),
+                    0x06 => found.push((*field, oid_text(value).into_bytes())),
+                    _ => {}
+                }
+            }
+        }
+        Some(found)
+    };
+    for (field, v) in walk().unwrap_or_default() {
+        out.facts
+            .push(crate::inventory::Fact::new(ts, agent, "snmp", field, &v));
+    }
+}
+
 #[derive(Default)]
 struct SnmpFlow {
     /// (community or user, v3?, outcome so far)
@@ -137,18 +210,22 @@ struct SnmpFlow {
 impl FlowAnalyzer for SnmpFlow {
     fn data(
         &mut self,
-        _flow: &FlowInfo,
+        flow: &FlowInfo,
         dir: Dir,
         ts: Nanos,
         chunk: Chunk<'_>,
-        _out: &mut Output,
+        out: &mut Output,
     ) -> Progress {
         let Chunk::Data(d) = chunk else {
             return Progress::More;
         };
         let Some(m) = parse(d) else {
+            out.decode_errors += 1;
             return Progress::More;
         };
+        if dir == Dir::ToClient && m.pdu == 0xA2 && m.version != 3 {
+            system_facts(d, ts, &flow.server, out);
+        }
         self.last = ts;
         let v3 = m.version == 3;
         if v3 && m.secret.is_empty() {

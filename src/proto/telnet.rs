@@ -48,7 +48,10 @@ impl Analyzer for Telnet {
         }
     }
     fn start(&self, _flow: &FlowInfo) -> Box<dyn FlowAnalyzer> {
-        Box::<TelnetFlow>::default()
+        Box::new(TelnetFlow {
+            banner: Some(Vec::new()),
+            ..TelnetFlow::default()
+        })
     }
 }
 
@@ -134,7 +137,13 @@ struct TelnetFlow {
     user: Option<Vec<u8>>,
     pass: Option<Vec<u8>>,
     attempts: u8,
+    /// Server text before the first prompt (a banner often names the
+    /// device), until reported.
+    banner: Option<Vec<u8>>,
 }
+
+/// Bytes of server text read for the banner.
+const BANNER: usize = 256;
 
 /// `text` is the lower-cased tail; the needles are lower case too.
 fn ends_with_any<S: AsRef<str>>(text: &str, needles: &[S]) -> bool {
@@ -198,6 +207,35 @@ impl TelnetFlow {
             _ => {}
         }
         self.last_cr = false;
+    }
+
+    /// Collects the text before the first prompt and reports its lines
+    /// (the prompt itself left out) as the server's banner.
+    fn banner_text(&mut self, flow: &FlowInfo, ts: Nanos, text: &[u8], out: &mut Output) {
+        let Some(b) = &mut self.banner else { return };
+        b.extend_from_slice(&text[..text.len().min(BANNER.saturating_sub(b.len()))]);
+        if self.expect == Expect::Nothing && b.len() < BANNER {
+            return;
+        }
+        let mut lines: Vec<&[u8]> = b
+            .split(|&c| c == b'\n')
+            .map(|l| l.trim_ascii())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if self.expect != Expect::Nothing {
+            lines.pop(); // the prompt
+        }
+        if !lines.is_empty() {
+            let joined = lines.join(&b" | "[..]);
+            out.facts.push(crate::inventory::Fact::new(
+                ts,
+                &flow.server,
+                "telnet",
+                "banner",
+                &joined,
+            ));
+        }
+        self.banner = None;
     }
 
     fn server_text(&mut self, flow: &FlowInfo, ts: Nanos, text: &[u8], out: &mut Output) {
@@ -277,6 +315,7 @@ impl FlowAnalyzer for TelnetFlow {
                 text.clear();
                 self.from_server.feed(data, |b| text.push(b));
                 self.server_text(flow, ts, &text, out);
+                self.banner_text(flow, ts, &text, out);
                 self.scratch = text;
             }
         }

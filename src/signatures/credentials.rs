@@ -43,7 +43,7 @@ pub struct CredentialDb {
     by_user: FxHashMap<String, Vec<u32>>,
 }
 
-const BUILTIN: &[(&str, &str)] = &[
+pub const BUILTIN: &[(&str, &str)] = &[
     (
         "credentials/mirai.tsv",
         include_str!("../../signatures/credentials/mirai.tsv"),
@@ -111,20 +111,8 @@ impl CredentialDb {
     /// Adds the lists of `DIR/credentials/*.tsv` to the built-in ones for
     /// this process. Call once, before analysing; an error names file:line.
     pub fn install_overlay(dir: &Path) -> Result<usize, SigError> {
-        let sub = dir.join("credentials");
         let mut extra = Vec::new();
-        let mut files: Vec<_> = std::fs::read_dir(&sub)
-            .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
-        files.sort();
-        for f in files {
-            let name = f.display().to_string();
-            let text = std::fs::read_to_string(&f).map_err(|e| SigError {
-                file: name.clone(),
-                line: 0,
-                message: e.to_string(),
-            })?;
+        for (name, text) in super::overlay_files(dir, "credentials")? {
             extra.extend(parse(&name, &text)?);
         }
         let n = extra.len();
@@ -132,7 +120,7 @@ impl CredentialDb {
         all.extend(extra);
         if DB.set(CredentialDb::new(all)).is_err() {
             return Err(SigError {
-                file: sub.display().to_string(),
+                file: dir.join("credentials").display().to_string(),
                 line: 0,
                 message: "credential lists were already in use".into(),
             });
@@ -170,6 +158,10 @@ impl CredentialDb {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    pub fn entries(&self) -> &[Credential] {
+        &self.entries
     }
 
     pub fn is_empty(&self) -> bool {

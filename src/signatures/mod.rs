@@ -3,11 +3,15 @@
 //! that will read a user's overlay directory. Every row names its source; an
 //! error names the file, line and field.
 
+pub mod check;
 pub mod credentials;
+pub mod devices;
+pub mod oui;
 pub mod scan_ports;
 pub mod scan_thresholds;
 pub mod scanner_tools;
 pub mod telnet_prompts;
+pub mod vendors;
 
 use std::fmt;
 
@@ -109,4 +113,28 @@ pub fn parse_tsv<'a, T>(
         out.push(row(&r)?);
     }
     Ok(out)
+}
+
+/// The `*.tsv` files of `DIR/sub`, sorted, read whole: `(name, text)`. A
+/// missing subdirectory is no files; an unreadable file is an error.
+pub fn overlay_files(dir: &std::path::Path, sub: &str) -> Result<Vec<(String, String)>, SigError> {
+    let sub = dir.join(sub);
+    let mut paths: Vec<_> = std::fs::read_dir(&sub)
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            std::fs::read_to_string(&p)
+                .map(|text| (name.clone(), text))
+                .map_err(|e| SigError {
+                    file: name,
+                    line: 0,
+                    message: e.to_string(),
+                })
+        })
+        .collect()
 }

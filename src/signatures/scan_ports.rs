@@ -12,7 +12,7 @@ pub struct WormPort {
 }
 
 pub const FILE: &str = "scan-ports.tsv";
-const BUILTIN: &str = include_str!("../../signatures/scan-ports.tsv");
+pub const BUILTIN: &str = include_str!("../../signatures/scan-ports.tsv");
 
 pub fn parse(file: &str, text: &str) -> Result<Vec<WormPort>, SigError> {
     parse_tsv(file, text, |r| {

@@ -19,7 +19,7 @@ pub struct ScanThresholds {
 }
 
 pub const FILE: &str = "scan-thresholds.tsv";
-const BUILTIN: &str = include_str!("../../signatures/scan-thresholds.tsv");
+pub const BUILTIN: &str = include_str!("../../signatures/scan-thresholds.tsv");
 
 pub fn parse(file: &str, text: &str) -> Result<ScanThresholds, SigError> {
     let rows = parse_tsv(file, text, |r| {

@@ -13,7 +13,7 @@ pub struct ScannerTool {
 }
 
 pub const FILE: &str = "scanner-tools.tsv";
-const BUILTIN: &str = include_str!("../../signatures/scanner-tools.tsv");
+pub const BUILTIN: &str = include_str!("../../signatures/scanner-tools.tsv");
 
 pub fn parse(file: &str, text: &str) -> Result<Vec<ScannerTool>, SigError> {
     parse_tsv(file, text, |r| {

@@ -13,7 +13,7 @@ pub struct Prompts {
 }
 
 pub const FILE: &str = "telnet-prompts.tsv";
-const BUILTIN: &str = include_str!("../../signatures/telnet-prompts.tsv");
+pub const BUILTIN: &str = include_str!("../../signatures/telnet-prompts.tsv");
 
 pub fn parse(file: &str, text: &str) -> Result<Prompts, SigError> {
     let mut p = Prompts::default();

@@ -1,0 +1,278 @@
+//! DHCPv4 and DHCPv6: what a client says about itself when it asks for an
+//! address (hostname, vendor class, the ordered parameter request list, client
+//! id, FQDN, user class), and what a server's reply shows (the server is the
+//! router, and the hostname it hands out is the client's).
+
+use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Progress};
+use crate::capture::Nanos;
+use crate::decode::Mac;
+use crate::flow::Chunk;
+use crate::inventory::Fact;
+use crate::proto::Endpoint;
+
+pub struct Dhcp;
+
+impl Analyzer for Dhcp {
+    fn name(&self) -> &'static str {
+        "dhcp"
+    }
+    fn udp_ports(&self) -> &[u16] {
+        &[67, 68, 546, 547]
+    }
+    fn start(&self, _flow: &FlowInfo) -> Box<dyn FlowAnalyzer> {
+        Box::new(DhcpFlow)
+    }
+}
+
+struct DhcpFlow;
+
+impl FlowAnalyzer for DhcpFlow {
+    fn data(
+        &mut self,
+        flow: &FlowInfo,
+        dir: Dir,
+        ts: Nanos,
+        chunk: Chunk<'_>,
+        out: &mut Output,
+    ) -> Progress {
+        let Chunk::Data(d) = chunk else {
+            return Progress::More;
+        };
+        let sender = *flow.sender(dir);
+        let v6 = [flow.client.port, flow.server.port]
+            .iter()
+            .any(|p| *p == 546 || *p == 547);
+        let ok = if v6 {
+            dhcpv6(d, ts, &sender, out)
+        } else {
+            dhcpv4(d, ts, &sender, out)
+        };
+        if !ok {
+            out.decode_errors += 1;
+        }
+        Progress::More
+    }
+}
+
+const MAGIC: [u8; 4] = [99, 130, 83, 99];
+
+/// Walks DHCPv4 options; returns false when the message is malformed (the
+/// facts of the options before the damage are still kept).
+pub fn dhcpv4(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool {
+    if d.len() < 240 || d[236..240] != MAGIC {
+        return false;
+    }
+    let op = d[0];
+    let mut chaddr: Mac = [0; 6];
+    chaddr.copy_from_slice(&d[28..34]);
+    // The client: by its hardware address, which survives relays and a
+    // source of 0.0.0.0.
+    let client = Endpoint {
+        ip: std::net::Ipv4Addr::new(d[12], d[13], d[14], d[15]).into(),
+        port: 68,
+        mac: Some(chaddr),
+    };
+    // Some clients NUL-terminate their strings; the NULs are not the name.
+    let fact = |who: &Endpoint, field: &'static str, v: &[u8]| {
+        let end = v.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        Fact::new(ts, who, "dhcp", field, &v[..end]).on_link()
+    };
+    let mut i = 240;
+    let mut msg_type = 0u8;
+    while i < d.len() {
+        let code = d[i];
+        if code == 0 {
+            i += 1;
+            continue;
+        }
+        if code == 255 {
+            break;
+        }
+        let Some(&len) = d.get(i + 1) else {
+            return false;
+        };
+        let Some(v) = d.get(i + 2..i + 2 + usize::from(len)) else {
+            return false;
+        };
+        i += 2 + usize::from(len);
+        match (op, code) {
+            (_, 53) => msg_type = v.first().copied().unwrap_or(0),
+            (1, 12) => out.facts.push(fact(&client, "hostname", v)),
+            (1, 60) => out.facts.push(fact(&client, "vendor_class", v)),
+            (1, 55) => {
+                let list: Vec<String> = v.iter().map(u8::to_string).collect();
+                out.facts
+                    .push(fact(&client, "prl", list.join(",").as_bytes()));
+            }
+            (1, 61) => {
+                let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
+                out.facts.push(fact(&client, "client_id", hex.as_bytes()));
+            }
+            (1, 77) => out.facts.push(fact(&client, "user_class", v)),
+            // FQDN: flags, two obsolete rcode bytes, then the name (usually
+            // ASCII; the wire form's length bytes are made printable).
+            (1, 81) if v.len() > 3 => out.facts.push(fact(&client, "fqdn", &dns_text(&v[3..]))),
+            // The hostname the server hands out is the client's name.
+            (2, 12) => out.facts.push(fact(&client, "hostname", v)),
+            (2, 15) => out.facts.push(fact(sender, "domain", v)),
+            // A server's vendor class names the server (a PXE or AP controller).
+            (2, 60) => out.facts.push(fact(sender, "vendor_class", v)),
+            _ => {}
+        }
+    }
+    // An offer or an ack: the sender hands out addresses (a router).
+    if op == 2 && matches!(msg_type, 2 | 5) {
+        out.facts
+            .push(fact(sender, "server", sender.ip.to_string().as_bytes()));
+    }
+    true
+}
+
+/// A DNS wire-format name as dotted text, or the bytes as they are when
+/// they are already text.
+fn dns_text(v: &[u8]) -> Vec<u8> {
+    if v.first()
+        .is_some_and(|&b| b < 64 && b > 0 && !b.is_ascii_graphic())
+    {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(&len) = v.get(i) {
+            let len = usize::from(len);
+            if len == 0 || len > 63 {
+                break;
+            }
+            let Some(label) = v.get(i + 1..i + 1 + len) else {
+                break;
+            };
+            if !out.is_empty() {
+                out.push(b'.');
+            }
+            out.extend_from_slice(label);
+            i += 1 + len;
+        }
+        out
+    } else {
+        v.to_vec()
+    }
+}
+
+/// DHCPv6 client messages: vendor class (16), user class (15), FQDN (39).
+pub fn dhcpv6(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool {
+    // Solicit, Request, Confirm, Renew, Rebind, Release, Decline, Inform.
+    if d.len() < 4 || !matches!(d[0], 1 | 3 | 4 | 5 | 6 | 8 | 9 | 11) {
+        return d.len() >= 4;
+    }
+    let fact = |field: &'static str, v: &[u8]| Fact::new(ts, sender, "dhcpv6", field, v).on_link();
+    let mut i = 4;
+    while i + 4 <= d.len() {
+        let code = u16::from_be_bytes([d[i], d[i + 1]]);
+        let len = usize::from(u16::from_be_bytes([d[i + 2], d[i + 3]]));
+        let Some(v) = d.get(i + 4..i + 4 + len) else {
+            return false;
+        };
+        i += 4 + len;
+        match code {
+            16 if v.len() >= 4 => {
+                let enterprise = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
+                let data: Vec<u8> = opaque_list(&v[4..]);
+                let text = format!("{enterprise}:{}", String::from_utf8_lossy(&data));
+                out.facts.push(fact("vendor_class", text.as_bytes()));
+            }
+            15 => out.facts.push(fact("user_class", &opaque_list(v))),
+            39 if !v.is_empty() => out.facts.push(fact("fqdn", &dns_text(&v[1..]))),
+            _ => {}
+        }
+    }
+    i == d.len()
+}
+
+/// A list of 16-bit-length-prefixed strings, joined by spaces.
+fn opaque_list(mut v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while v.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([v[0], v[1]]));
+        let Some(s) = v.get(2..2 + len) else { break };
+        if !out.is_empty() {
+            out.push(b' ');
+        }
+        out.extend_from_slice(s);
+        v = &v[2 + len..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn request(options: &[u8]) -> Vec<u8> {
+        let mut d = vec![0u8; 240];
+        d[0] = 1;
+        d[28..34].copy_from_slice(&[0x50, 0xc7, 0xbf, 1, 2, 3]);
+        d[236..240].copy_from_slice(&MAGIC);
+        d.extend_from_slice(options);
+        d
+    }
+
+    fn sender() -> Endpoint {
+        Endpoint {
+            ip: Ipv4Addr::UNSPECIFIED.into(),
+            port: 68,
+            mac: Some([0x50, 0xc7, 0xbf, 1, 2, 3]),
+        }
+    }
+
+    fn facts(d: &[u8]) -> (bool, Vec<(&'static str, String)>) {
+        let mut out = Output::default();
+        let ok = dhcpv4(d, 0, &sender(), &mut out);
+        (
+            ok,
+            out.facts.into_iter().map(|f| (f.field, f.value)).collect(),
+        )
+    }
+
+    #[test]
+    fn client_options() {
+        let (ok, f) = facts(&request(&[
+            53, 1, 3, 12, 5, b'H', b'S', b'1', b'1', b'0', 60, 14, b'a', b'n', b'd', b'r', b'o',
+            b'i', b'd', b'-', b'd', b'h', b'c', b'p', b'-', b'9', 55, 4, 1, 3, 6, 15, 255,
+        ]));
+        assert!(ok);
+        assert_eq!(
+            f,
+            [
+                ("hostname", "HS110".into()),
+                ("vendor_class", "android-dhcp-9".into()),
+                ("prl", "1,3,6,15".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn option_running_past_the_end_keeps_earlier_facts() {
+        let (ok, f) = facts(&request(&[12, 2, b'a', b'b', 60, 200, b'x']));
+        assert!(!ok);
+        assert_eq!(f, [("hostname", "ab".into())]);
+        let (ok, f) = facts(&request(&[12]));
+        assert!(!ok && f.is_empty());
+        assert!(!facts(&[1, 2, 3]).0);
+    }
+
+    #[test]
+    fn dhcpv6_vendor_class_and_fqdn() {
+        let mut d = vec![1, 0, 0, 1];
+        d.extend_from_slice(&[0, 16, 0, 14, 0, 0, 1, 0x37, 0, 8]);
+        d.extend_from_slice(b"MSFT 5.0");
+        d.extend_from_slice(&[0, 39, 0, 7, 0, 5]);
+        d.extend_from_slice(b"kevin");
+        let mut out = Output::default();
+        assert!(dhcpv6(&d, 0, &sender(), &mut out));
+        let f: Vec<_> = out
+            .facts
+            .iter()
+            .map(|f| (f.field, f.value.as_str()))
+            .collect();
+        assert_eq!(f, [("vendor_class", "311:MSFT 5.0"), ("fqdn", "kevin")]);
+    }
+}
