@@ -2,7 +2,8 @@
 //! built from scratch (no real traffic is copied). It grows as detectors land.
 //!
 //! Now: a router, a camera offering telnet and HTTP, a phone browsing, a
-//! smart plug using DNS; the phone logging into the camera's telnet with its
+//! smart plug using DNS; each asking DHCP for an address with its hostname
+//! and vendor class (so the report can say what each is); the phone logging into the camera's telnet with its
 //! factory password (root/xc3511, in Mirai's list) and into its web page with
 //! a password of its own; the camera SYN-scanning the Internet on 23/2323 the
 //! way Mirai does (sequence number = destination address) and trying Mirai's
@@ -14,7 +15,7 @@ use etherparse::PacketBuilder;
 
 const ROUTER: [u8; 6] = [0x00, 0x1d, 0x7e, 0x10, 0x20, 0x30];
 const CAMERA: [u8; 6] = [0x00, 0x12, 0x12, 0x44, 0x55, 0x66];
-const PHONE: [u8; 6] = [0xf0, 0x99, 0xbf, 0x01, 0x02, 0x03];
+const PHONE: [u8; 6] = [0x3c, 0x28, 0x6d, 0x01, 0x02, 0x03];
 const PLUG: [u8; 6] = [0x50, 0xc7, 0xbf, 0xaa, 0xbb, 0xcc];
 
 struct Pcap {
@@ -100,6 +101,53 @@ fn udp(
     v
 }
 
+/// A DHCP request from `mac` with its hostname and vendor class.
+fn dhcp_request(mac: [u8; 6], hostname: &str, vendor_class: &str) -> Vec<u8> {
+    let mut d = vec![0u8; 240];
+    d[0] = 1; // BOOTREQUEST
+    d[1] = 1;
+    d[2] = 6;
+    d[28..34].copy_from_slice(&mac);
+    d[236..240].copy_from_slice(&[99, 130, 83, 99]);
+    d.extend_from_slice(&[53, 1, 3]);
+    d.extend_from_slice(&[55, 4, 1, 3, 6, 15]);
+    for (code, v) in [(12u8, hostname), (60, vendor_class)] {
+        d.push(code);
+        d.push(v.len() as u8);
+        d.extend_from_slice(v.as_bytes());
+    }
+    d.push(255);
+    udp(mac, [0xff; 6], [0; 4], [255; 4], 68, 67, &d)
+}
+
+/// A TLS 1.2 ClientHello record asking for `sni`.
+fn client_hello(sni: &str) -> Vec<u8> {
+    let mut ext = Vec::new();
+    let name = sni.as_bytes();
+    let list_len = name.len() + 3;
+    ext.extend_from_slice(&[0, 0]);
+    ext.extend_from_slice(&((list_len + 2) as u16).to_be_bytes());
+    ext.extend_from_slice(&(list_len as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    ext.extend_from_slice(name);
+    ext.extend_from_slice(&[0, 13, 0, 6, 0, 4, 4, 3, 8, 4]); // signature algorithms
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7u8; 32]); // random
+    body.push(0); // no session id
+    body.extend_from_slice(&[0, 4, 0xc0, 0x2f, 0xc0, 0x30]);
+    body.extend_from_slice(&[1, 0]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1, 0];
+    hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
 /// A whole TCP conversation: handshake, request/answer exchanges, close.
 fn conversation(
     p: &mut Pcap,
@@ -144,11 +192,26 @@ fn main() {
         [192, 168, 1, 30],
         [192, 168, 1, 40],
     );
-    // The plug and the phone resolve names through the router.
-    for (i, (m, ip)) in [(PLUG, plug_ip), (PHONE, phone_ip)].into_iter().enumerate() {
+    // Each device asks for an address, saying what it is.
+    p.put(1_000, dhcp_request(CAMERA, "IPCAM-20", "udhcp 1.19.3"));
+    p.put(1_000, dhcp_request(PHONE, "Pixel-5", "android-dhcp-11"));
+    p.put(1_000, dhcp_request(PLUG, "HS110", "udhcp 1.21.1"));
+    // The plug and the phone resolve names through the router: the plug its
+    // maker's cloud.
+    let queries: [(&[u8], _, _); 2] = [
+        (b"\x04devs\x0btplinkcloud\x03com\x00", PLUG, plug_ip),
+        (b"\x03www\x07example\x03com\x00", PHONE, phone_ip),
+    ];
+    for (i, (name, m, ip)) in queries.into_iter().enumerate() {
         let port = 40000 + i as u16;
-        p.put(10_000, udp(m, ROUTER, ip, router_ip, port, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"));
-        p.put(2_000, udp(ROUTER, m, router_ip, ip, 53, port, b"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"));
+        let mut q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00".to_vec();
+        q.extend_from_slice(name);
+        q.extend_from_slice(b"\x00\x01\x00\x01");
+        let mut a = q.clone();
+        a[2] = 0x81;
+        a[3] = 0x80;
+        p.put(10_000, udp(m, ROUTER, ip, router_ip, port, 53, &q));
+        p.put(2_000, udp(ROUTER, m, router_ip, ip, 53, port, &a));
     }
     // The phone opens the camera's web page with its own (not default) password.
     conversation(
@@ -156,8 +219,8 @@ fn main() {
         (PHONE, phone_ip, 51000),
         (CAMERA, cam_ip, 80),
         &[(
-            b"GET / HTTP/1.1\r\nHost: 192.168.1.20\r\nAuthorization: Basic b3duZXI6c2VjcmV0LWhvcnNlLTQy\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: 192.168.1.20\r\nUser-Agent: Mozilla/5.0 (Linux; Android 11; Pixel 5 Build/RQ3A.210805.001) AppleWebKit/537.36 Chrome/92.0 Mobile Safari/537.36\r\nAuthorization: Basic b3duZXI6c2VjcmV0LWhvcnNlLTQy\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nServer: Hikvision-Webs\r\nContent-Length: 0\r\n\r\n",
         )],
     );
     // Then logs into the camera's telnet with the factory password, one of
@@ -180,12 +243,13 @@ fn main() {
         ],
     );
     // The phone browses the web.
+    let hello = client_hello("www.example.com");
     for i in 0..5u16 {
         conversation(
             &mut p,
             (PHONE, phone_ip, 52000 + i),
             (ROUTER, [93, 184, 216, 34], 443),
-            &[(b"\x16\x03\x01\x00\x05hello", b"\x16\x03\x03\x00\x05world")],
+            &[(&hello, b"\x16\x03\x03\x00\x05world")],
         );
     }
     // The camera, now infected, tries Mirai's dictionary on the telnet of

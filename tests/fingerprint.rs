@@ -417,3 +417,140 @@ fn known_devices_of_the_corpus() {
         "{pi:#}"
     );
 }
+
+/// JA4 agrees with the value Suricata's own test publishes.
+#[test]
+fn ja4_matches_suricata_verify() {
+    let Some(dir) = common::shared() else { return };
+    let test = dir.join("suricata-verify/tests/ja4-tls");
+    let yaml = std::fs::read_to_string(test.join("test.yaml")).unwrap();
+    let expected: Vec<&str> = yaml
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("tls.ja4: "))
+        .collect();
+    assert!(!expected.is_empty());
+    let r = common::analyze(&[&test.join("input.pcap")], 1).unwrap();
+    let ja4: BTreeSet<String> = r
+        .devices
+        .iter()
+        .flat_map(|d| &d.evidence)
+        .filter(|e| e.signal == "tls" && e.field == "ja4")
+        .map(|e| e.value.clone())
+        .collect();
+    for e in expected {
+        assert!(ja4.contains(e), "suricata says {e}, iotwatch has {ja4:?}");
+    }
+}
+
+/// `signatures check` passes on the shipped files and names file and line
+/// of a bad overlay, exiting non-zero; `analyze --signatures` refuses it.
+#[test]
+fn signatures_check_command() {
+    let bin = env!("CARGO_BIN_EXE_iotwatch");
+    let ok = Command::new(bin)
+        .args([
+            "signatures",
+            "check",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/signatures"),
+        ])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(text.contains("devices") && text.contains("oui"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("devices")).unwrap();
+    std::fs::write(
+        dir.path().join("devices/mine.tsv"),
+        "id\tsignal\tfield\tpattern\tclaims\tweight\tsource\n\
+         my-cam\thttp\tserver\t^MyCam\tvendor=MyCam;type=camera\t0.9\tmy camera's manual\n\
+         my-cam\thttp\tserver\t^MyCam2\ttype=toaster\t0.9\tme\n",
+    )
+    .unwrap();
+    let bad = Command::new(bin)
+        .args(["signatures", "check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("devices/mine.tsv:3") && err.contains("toaster"),
+        "{err}"
+    );
+    let refused = Command::new(bin)
+        .args(["analyze", "-r", "/dev/null", "--signatures"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    // A good overlay rule names a device.
+    std::fs::write(
+        dir.path().join("devices/mine.tsv"),
+        "id\tsignal\tfield\tpattern\tclaims\tweight\tsource\n\
+         my-plug\ttplink\tmodel\t^HS110\tvendor=Overlay Test;type=smart-plug\t1.0\ttest\n",
+    )
+    .unwrap();
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let out = Command::new(bin)
+        .args(["analyze", "--json", "-r"])
+        .arg(shared.join("pingpong/wlan1.local.dns.pcap"))
+        .arg("--signatures")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plug = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["mac"] == "50:c7:bf:33:1f:09")
+        .unwrap();
+    assert_eq!(plug["vendor"], "Overlay Test");
+}
+
+/// The router of a home capture is not named after Internet hosts, and no
+/// randomised MAC gets a vendor.
+#[test]
+fn router_and_randomised_macs() {
+    let Some(dir) = common::shared() else { return };
+    for file in [
+        "pingpong/wlan1.local.dns.pcap",
+        "ndpi/1kxun.pcap",
+        "ndpi/sites.pcapng",
+        "slips/test7-malicious.pcap",
+    ] {
+        let r = common::analyze(&[&dir.join(file)], 1).unwrap();
+        for d in &r.devices {
+            if d.randomised_mac {
+                assert_eq!(d.vendor, None, "{file}: {:?}", d.mac);
+                assert!(
+                    d.evidence
+                        .iter()
+                        .all(|e| e.signal != "oui" || e.field == "randomised")
+                );
+            }
+            // Facts come only from home addresses or the link itself: no
+            // Server header of an Internet web server lands on any device.
+            for e in &d.evidence {
+                if e.signal == "http" && e.field == "server" {
+                    assert!(
+                        d.ips
+                            .iter()
+                            .any(|ip| HomeNets::default().contains(ip.parse().unwrap())),
+                        "{file}: {:?} has {:?}",
+                        d.mac,
+                        e.value
+                    );
+                }
+            }
+        }
+    }
+}

@@ -11,6 +11,9 @@
 //! at the end of an analysis, never per packet.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
@@ -24,6 +27,36 @@ use crate::signatures::vendors::VendorDb;
 /// matcher; longer ones are junk or an attack).
 const MAX_CLAIM: usize = 64;
 
+/// A few named values, serialised as a JSON object. A vector, not a tree:
+/// each device has thousands of these at most a handful long, and a tree
+/// node costs hundreds of bytes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fields<V>(pub Vec<(&'static str, V)>);
+
+impl<V> Fields<V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+impl<V> std::ops::Index<&str> for Fields<V> {
+    type Output = V;
+    fn index(&self, key: &str) -> &V {
+        self.get(key).expect("no such field")
+    }
+}
+
+impl<V: Serialize> Serialize for Fields<V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
 /// One evidence entry as reported: the signal, its field, the value seen
 /// and what the rules read into it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -31,7 +64,7 @@ pub struct Evidence {
     pub signal: &'static str,
     pub field: &'static str,
     pub value: String,
-    pub claims: BTreeMap<&'static str, String>,
+    pub claims: Fields<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -44,7 +77,7 @@ pub struct Identity {
     pub firmware: Option<String>,
     pub os: Option<String>,
     /// Per field, 0 to 1.
-    pub confidence: BTreeMap<&'static str, f64>,
+    pub confidence: Fields<f64>,
     pub evidence: Vec<Evidence>,
     /// The MAC is locally administered (randomised): it names no maker.
     pub randomised_mac: bool,
@@ -89,101 +122,150 @@ impl Score {
     }
 }
 
-pub fn identify(mac: Option<Mac>, dev: &Device) -> Identity {
-    let rules = DeviceRules::builtin();
-    let vendors = VendorDb::builtin();
-    let mut id = Identity::default();
-    let mut items: Vec<(&'static str, &'static str, String)> = Vec::new();
-    if let Some(m) = mac {
-        if is_local(&m) {
-            id.randomised_mac = true;
-            items.push(("oui", "randomised", "locally administered MAC".into()));
-        } else if let Some(e) = OuiDb::builtin().lookup(&m) {
-            items.push(("oui", "organization", e.organization.clone()));
+/// Evidence values whose claims are remembered at once.
+const MEMO: usize = 4096;
+
+/// Claims read from one evidence value, normalised: (field, value, weight).
+type Claims = Rc<Vec<(Field, String, f32)>>;
+
+/// Reads devices one after another. Evidence values repeat across devices
+/// (registry names, SYN signatures, cloud names), so what the rules read
+/// into each is remembered for the run.
+pub struct Identifier {
+    rules: &'static DeviceRules,
+    vendors: &'static VendorDb,
+    memo: FxHashMap<(&'static str, &'static str, String), Claims>,
+}
+
+impl Default for Identifier {
+    fn default() -> Self {
+        Identifier {
+            rules: DeviceRules::builtin(),
+            vendors: VendorDb::builtin(),
+            memo: FxHashMap::default(),
         }
     }
-    for s in &dev.services {
-        items.push(("service", "port", s.label()));
-    }
-    if dev.forwarded > 0 {
-        // A share, so that a few stray packets do not make a router.
-        let share = dev.forwarded * 100 / dev.packets.max(1);
-        items.push((
-            "lan",
-            "forwards",
-            format!("{share}% of its packets from non-home addresses"),
-        ));
-    }
-    for s in dev.syns.iter().flatten() {
-        items.push(("tcp", "syn", s.render()));
-    }
-    for ((signal, field), values) in &dev.evidence {
-        for v in values {
-            items.push((signal, field, v.clone()));
+}
+
+impl Identifier {
+    fn claims(&mut self, signal: &'static str, field: &'static str, value: &str) -> Claims {
+        let key = (signal, field, value.to_string());
+        if let Some(c) = self.memo.get(&key) {
+            return c.clone();
         }
-    }
-    let mut scores: BTreeMap<Field, BTreeMap<String, Score>> = BTreeMap::new();
-    for (signal, field, value) in items {
-        let mut claims: BTreeMap<Field, (String, f32)> = BTreeMap::new();
-        for rule in rules.for_key(signal, field) {
-            if let Some(cs) = rule.apply(&value) {
+        let mut first: BTreeMap<Field, (String, f32)> = BTreeMap::new();
+        for rule in self.rules.for_key(signal, field) {
+            if let Some(cs) = rule.apply(value) {
                 for (f, v) in cs {
                     // The first matching rule per claimed field wins.
-                    claims.entry(f).or_insert((v, rule.weight));
+                    first.entry(f).or_insert((v, rule.weight));
                 }
             }
         }
-        let mut shown = BTreeMap::new();
-        for (f, (v, w)) in claims {
-            let v = normalise(f, &printable(v.as_bytes()), vendors);
-            if v.is_empty() || (f == Field::Type && v == "unknown") {
-                continue;
+        let claims: Claims = Rc::new(
+            first
+                .into_iter()
+                .map(|(f, (v, w))| (f, normalise(f, &printable(v.as_bytes()), self.vendors), w))
+                .filter(|(f, v, _)| !(v.is_empty() || (*f == Field::Type && v == "unknown")))
+                .collect(),
+        );
+        // Bounded: values that repeat across devices come back soon.
+        if self.memo.len() >= MEMO {
+            self.memo.clear();
+        }
+        self.memo.insert(key, claims.clone());
+        claims
+    }
+
+    /// What the device at `mac` (or a MAC-less one) is; takes its evidence
+    /// (moved into the result, not copied).
+    pub fn identify(&mut self, mac: Option<Mac>, dev: &mut Device) -> Identity {
+        let mut id = Identity::default();
+        let mut items: Vec<(&'static str, &'static str, String)> = Vec::new();
+        if let Some(m) = mac {
+            if is_local(&m) {
+                id.randomised_mac = true;
+                items.push(("oui", "randomised", "locally administered MAC".into()));
+            } else if let Some(e) = OuiDb::builtin().lookup(&m) {
+                items.push(("oui", "organization", e.organization.to_string()));
             }
-            let s = scores
-                .entry(f)
-                .or_default()
-                .entry(v.to_lowercase())
-                .or_insert_with(|| Score {
-                    display: v.clone(),
-                    ..Score::default()
-                });
-            let best = s.by_signal.entry(signal).or_default();
-            *best = best.max(f64::from(w));
-            shown.insert(f.name(), v);
         }
-        id.evidence.push(Evidence {
-            signal,
-            field,
-            value,
-            claims: shown,
-        });
+        for s in &dev.services {
+            items.push(("service", "port", s.label()));
+        }
+        if dev.forwarded > 0 {
+            // A share, so that a few stray packets do not make a router.
+            let share = dev.forwarded * 100 / dev.packets.max(1);
+            items.push((
+                "lan",
+                "forwards",
+                format!("{share}% of its packets from non-home addresses"),
+            ));
+        }
+        for s in dev.syns.iter().flatten() {
+            items.push(("tcp", "syn", s.render()));
+        }
+        // Sorted: workers' evidence arrives in any order.
+        let mut evidence = std::mem::take(&mut dev.evidence);
+        evidence.sort_unstable();
+        for ((signal, field), v) in evidence {
+            items.push((signal, field, v));
+        }
+        let mut scores: BTreeMap<Field, BTreeMap<String, Score>> = BTreeMap::new();
+        for (signal, field, value) in items {
+            let claims = self.claims(signal, field, &value);
+            let mut shown = Fields::default();
+            for (f, v, w) in claims.iter() {
+                let s = scores
+                    .entry(*f)
+                    .or_default()
+                    .entry(v.to_lowercase())
+                    .or_insert_with(|| Score {
+                        display: v.clone(),
+                        ..Score::default()
+                    });
+                let best = s.by_signal.entry(signal).or_default();
+                *best = best.max(f64::from(*w));
+                shown.0.push((f.name(), v.clone()));
+            }
+            id.evidence.push(Evidence {
+                signal,
+                field,
+                value,
+                claims: shown,
+            });
+        }
+        self.decide(scores, &mut id);
+        id
     }
-    for (field, candidates) in scores {
-        let total: f64 = candidates.values().map(Score::score).sum();
-        // Highest score; ties go to the value seen with more weight, then
-        // the lexically first (deterministic).
-        let Some(best) = candidates.values().max_by(|a, b| {
-            a.score()
-                .total_cmp(&b.score())
-                .then(a.weight().total_cmp(&b.weight()))
-                .then(b.display.cmp(&a.display))
-        }) else {
-            continue;
-        };
-        let score = best.score();
-        let confidence = (score * score / total * 100.0).round() / 100.0;
-        id.confidence.insert(field.name(), confidence);
-        let v = Some(best.display.clone());
-        match field {
-            Field::Vendor => id.vendor = v,
-            Field::Type => id.kind = v,
-            Field::Model => id.model = v,
-            Field::Firmware => id.firmware = v,
-            Field::Os => id.os = v,
-            Field::Hostname => id.hostname = v,
+
+    fn decide(&self, scores: BTreeMap<Field, BTreeMap<String, Score>>, id: &mut Identity) {
+        for (field, candidates) in scores {
+            let total: f64 = candidates.values().map(Score::score).sum();
+            // Highest score; ties go to the value seen with more weight, then
+            // the lexically first (deterministic).
+            let Some(best) = candidates.values().max_by(|a, b| {
+                a.score()
+                    .total_cmp(&b.score())
+                    .then(a.weight().total_cmp(&b.weight()))
+                    .then(b.display.cmp(&a.display))
+            }) else {
+                continue;
+            };
+            let score = best.score();
+            let confidence = (score * score / total * 100.0).round() / 100.0;
+            id.confidence.0.push((field.name(), confidence));
+            let v = Some(best.display.clone());
+            match field {
+                Field::Vendor => id.vendor = v,
+                Field::Type => id.kind = v,
+                Field::Model => id.model = v,
+                Field::Firmware => id.firmware = v,
+                Field::Os => id.os = v,
+                Field::Hostname => id.hostname = v,
+            }
         }
     }
-    id
 }
 
 #[cfg(test)]

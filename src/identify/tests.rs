@@ -4,20 +4,20 @@ use crate::inventory::SynSignature;
 fn device(facts: &[(&'static str, &'static str, &str)]) -> Device {
     let mut d = Device::default();
     for (s, f, v) in facts {
-        d.evidence.entry((s, f)).or_default().insert(v.to_string());
+        d.evidence.push(((s, f), v.to_string()));
     }
     d
 }
 
 #[test]
 fn tplink_plug_from_its_sysinfo_and_oui() {
-    let d = device(&[
+    let mut d = device(&[
         ("tplink", "model", "HS110(US)"),
         ("tplink", "sw_ver", "1.2.5 Build 171206 Rel.085954"),
         ("tplink", "type", "IOT.SMARTPLUGSWITCH"),
         ("dns", "query", "devs.tplinkcloud.com"),
     ]);
-    let id = identify(Some([0x50, 0xc7, 0xbf, 0x33, 0x1f, 0x09]), &d);
+    let id = Identifier::default().identify(Some([0x50, 0xc7, 0xbf, 0x33, 0x1f, 0x09]), &mut d);
     assert_eq!(id.vendor.as_deref(), Some("TP-Link"));
     assert_eq!(id.model.as_deref(), Some("HS110(US)"));
     assert_eq!(id.firmware.as_deref(), Some("1.2.5 Build 171206"));
@@ -30,9 +30,9 @@ fn tplink_plug_from_its_sysinfo_and_oui() {
 
 #[test]
 fn randomised_mac_names_no_vendor() {
-    let d = device(&[("dhcp", "vendor_class", "android-dhcp-11")]);
+    let mut d = device(&[("dhcp", "vendor_class", "android-dhcp-11")]);
     // 0x52: locally administered bit set (an Android randomised MAC).
-    let id = identify(Some([0x52, 0xc7, 0xbf, 0x33, 0x1f, 0x09]), &d);
+    let id = Identifier::default().identify(Some([0x52, 0xc7, 0xbf, 0x33, 0x1f, 0x09]), &mut d);
     assert!(id.randomised_mac);
     assert_eq!(id.vendor, None);
     assert_eq!(id.os.as_deref(), Some("Android 11"));
@@ -42,8 +42,8 @@ fn randomised_mac_names_no_vendor() {
 #[test]
 fn module_maker_loses_to_the_product_maker() {
     // An Espressif module in a lock hub that names its maker by DHCP hostname.
-    let d = device(&[("dhcp", "hostname", "PGH200")]);
-    let id = identify(Some([0x24, 0x6f, 0x28, 1, 2, 3]), &d);
+    let mut d = device(&[("dhcp", "hostname", "PGH200")]);
+    let id = Identifier::default().identify(Some([0x24, 0x6f, 0x28, 1, 2, 3]), &mut d);
     assert_eq!(id.vendor.as_deref(), Some("Lockly"));
     assert_eq!(id.kind.as_deref(), Some("hub"));
     assert_eq!(id.hostname.as_deref(), Some("PGH200"));
@@ -60,7 +60,7 @@ fn syn_signature_and_long_values() {
             2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
         ],
     ));
-    let id = identify(None, &d);
+    let id = Identifier::default().identify(None, &mut d);
     assert_eq!(id.os.as_deref(), Some("Linux"));
     assert_eq!(id.model.as_ref().unwrap().len(), MAX_CLAIM);
     let syn = id.evidence.iter().find(|e| e.signal == "tcp").unwrap();
@@ -72,17 +72,17 @@ fn syn_signature_and_long_values() {
 
 #[test]
 fn disagreeing_signals_lower_confidence() {
-    let one = identify(
+    let one = Identifier::default().identify(
         None,
-        &device(&[(
+        &mut device(&[(
             "http",
             "user_agent",
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
         )]),
     );
-    let two = identify(
+    let two = Identifier::default().identify(
         None,
-        &device(&[
+        &mut device(&[
             (
                 "http",
                 "user_agent",

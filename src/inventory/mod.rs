@@ -4,7 +4,7 @@
 //!
 //! Every collection here is capped; a cap reached is counted, not grown past.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
@@ -23,8 +23,8 @@ pub const MAX_IPS: usize = 64;
 pub const MAX_SERVICES: usize = 64;
 /// Distinct values kept per kind of evidence (DNS names, SNIs …) per device.
 pub const MAX_VALUES: usize = 32;
-/// Kinds of evidence per device (signal and field pairs).
-pub const MAX_KINDS: usize = 48;
+/// Evidence values per device in all.
+pub const MAX_EVIDENCE: usize = 256;
 /// SYN signatures kept per device.
 pub const MAX_SYNS: usize = 4;
 
@@ -83,6 +83,11 @@ impl Fact {
 /// escaped as `\xNN`, at most [`MAX_VALUE`] bytes.
 pub fn printable(value: &[u8]) -> String {
     use std::fmt::Write;
+    let value = value.trim_ascii();
+    // Most values are plain ASCII text: copied as they are.
+    if value.len() <= MAX_VALUE && value.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return String::from_utf8_lossy(value).into_owned();
+    }
     let mut out = String::with_capacity(value.len().min(MAX_VALUE));
     for chunk in value.trim_ascii().utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -237,10 +242,12 @@ pub struct Device {
     /// The address added last: most packets repeat it, and then the set is not searched.
     last_ip: Option<IpAddr>,
     pub services: BTreeSet<Service>,
-    /// Evidence values by kind, each kind capped at [`MAX_VALUES`].
-    pub evidence: BTreeMap<EvidenceKey, BTreeSet<String>>,
-    /// Kinds that reached their cap: later values were not kept.
-    pub evidence_full: BTreeSet<EvidenceKey>,
+    /// Distinct evidence values with their kind, in arrival order: at most
+    /// [`MAX_VALUES`] per kind and [`MAX_EVIDENCE`] in all. A flat list, as
+    /// most devices have a handful (tree nodes would cost a kilobyte each).
+    pub evidence: Vec<(EvidenceKey, String)>,
+    /// Kinds that reached a cap: later values were not kept.
+    pub evidence_full: Vec<EvidenceKey>,
     /// Packets it sent from non-home addresses: a router forwarding the
     /// Internet (or a VPN or container host).
     pub forwarded: u64,
@@ -271,16 +278,22 @@ impl Device {
     }
 
     fn add_evidence(&mut self, key: EvidenceKey, value: String) {
-        if self.evidence.len() >= MAX_KINDS && !self.evidence.contains_key(&key) {
-            self.evidence_full.insert(key);
+        let mut of_kind = 0;
+        for (k, v) in &self.evidence {
+            if *k == key {
+                if *v == value {
+                    return;
+                }
+                of_kind += 1;
+            }
+        }
+        if of_kind >= MAX_VALUES || self.evidence.len() >= MAX_EVIDENCE {
+            if !self.evidence_full.contains(&key) {
+                self.evidence_full.push(key);
+            }
             return;
         }
-        let values = self.evidence.entry(key).or_default();
-        if values.len() < MAX_VALUES {
-            values.insert(value);
-        } else if !values.contains(&value) {
-            self.evidence_full.insert(key);
-        }
+        self.evidence.push((key, value));
     }
 
     #[inline]
@@ -309,7 +322,11 @@ impl Device {
         self.packets += o.packets;
         self.bytes += o.bytes;
         self.ips_dropped += o.ips_dropped;
-        self.evidence_full.extend(o.evidence_full);
+        for k in o.evidence_full {
+            if !self.evidence_full.contains(&k) {
+                self.evidence_full.push(k);
+            }
+        }
         self.forwarded += o.forwarded;
         o.ips.into_iter().for_each(|ip| self.add_ip(ip));
         for s in o.services {
@@ -317,8 +334,8 @@ impl Device {
                 self.services.insert(s);
             }
         }
-        for (key, values) in o.evidence {
-            values.into_iter().for_each(|v| self.add_evidence(key, v));
+        for (key, v) in o.evidence {
+            self.add_evidence(key, v);
         }
         o.syns.into_iter().flatten().for_each(|s| self.add_syn(s));
     }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::capture::{CaptureFile, LinkType};
 use crate::event::Event;
-use crate::identify::{Evidence, identify};
+use crate::identify::{Evidence, Identifier};
 use crate::inventory::DeviceKey;
 use crate::pipeline::Analysis;
 use crate::time::rfc3339;
@@ -56,7 +56,7 @@ pub struct DeviceReport {
     pub firmware: Option<String>,
     pub os: Option<String>,
     /// How sure each field is, 0 to 1 (an addition to the contract).
-    pub confidence: std::collections::BTreeMap<&'static str, f64>,
+    pub confidence: crate::identify::Fields<f64>,
     /// The MAC is locally administered (randomised): no vendor from it.
     pub randomised_mac: bool,
     pub services: Vec<String>,
@@ -139,22 +139,23 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
             _ => None,
         })
         .collect();
+    let mut identifier = Identifier::default();
     let devices = analysis
         .inventory
         .into_devices()
         .into_iter()
-        .map(|(key, d)| {
+        .map(|(key, mut d)| {
             let mac = match key {
                 DeviceKey::Mac(m) => Some(mac_string(&m)),
                 DeviceKey::Ip(_) => None,
             };
             let default_credentials_seen = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
-            let id = identify(
+            let id = identifier.identify(
                 match key {
                     DeviceKey::Mac(m) => Some(m),
                     DeviceKey::Ip(_) => None,
                 },
-                &d,
+                &mut d,
             );
             DeviceReport {
                 mac,

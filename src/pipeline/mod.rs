@@ -134,7 +134,6 @@ pub fn run(
         counters.add(&r.counters);
         inventory.merge(r.inventory);
         scans.merge(r.scans);
-        out.facts.extend(r.out.facts);
         out.events.extend(r.out.events);
     }
     out.events.extend(scans.events(&config.home));

@@ -151,7 +151,7 @@ impl Worker {
     /// they come, so they never pile up.
     fn absorb_facts(&mut self) {
         if !self.out.facts.is_empty() {
-            for f in self.out.facts.drain(..) {
+            for f in self.out.facts.list.drain(..) {
                 self.inventory.add_fact(f, &self.config.home);
             }
         }

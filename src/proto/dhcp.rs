@@ -7,7 +7,6 @@ use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Progress};
 use crate::capture::Nanos;
 use crate::decode::Mac;
 use crate::flow::Chunk;
-use crate::inventory::Fact;
 use crate::proto::Endpoint;
 
 pub struct Dhcp;
@@ -73,9 +72,9 @@ pub fn dhcpv4(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
         mac: Some(chaddr),
     };
     // Some clients NUL-terminate their strings; the NULs are not the name.
-    let fact = |who: &Endpoint, field: &'static str, v: &[u8]| {
+    let mut fact = |who: &Endpoint, field: &'static str, v: &[u8]| {
         let end = v.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-        Fact::new(ts, who, "dhcp", field, &v[..end]).on_link()
+        out.facts.add(ts, who, "dhcp", field, &v[..end], true);
     };
     let mut i = 240;
     let mut msg_type = 0u8;
@@ -97,33 +96,31 @@ pub fn dhcpv4(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
         i += 2 + usize::from(len);
         match (op, code) {
             (_, 53) => msg_type = v.first().copied().unwrap_or(0),
-            (1, 12) => out.facts.push(fact(&client, "hostname", v)),
-            (1, 60) => out.facts.push(fact(&client, "vendor_class", v)),
+            (1, 12) => fact(&client, "hostname", v),
+            (1, 60) => fact(&client, "vendor_class", v),
             (1, 55) => {
                 let list: Vec<String> = v.iter().map(u8::to_string).collect();
-                out.facts
-                    .push(fact(&client, "prl", list.join(",").as_bytes()));
+                fact(&client, "prl", list.join(",").as_bytes());
             }
             (1, 61) => {
                 let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
-                out.facts.push(fact(&client, "client_id", hex.as_bytes()));
+                fact(&client, "client_id", hex.as_bytes());
             }
-            (1, 77) => out.facts.push(fact(&client, "user_class", v)),
+            (1, 77) => fact(&client, "user_class", v),
             // FQDN: flags, two obsolete rcode bytes, then the name (usually
             // ASCII; the wire form's length bytes are made printable).
-            (1, 81) if v.len() > 3 => out.facts.push(fact(&client, "fqdn", &dns_text(&v[3..]))),
+            (1, 81) if v.len() > 3 => fact(&client, "fqdn", &dns_text(&v[3..])),
             // The hostname the server hands out is the client's name.
-            (2, 12) => out.facts.push(fact(&client, "hostname", v)),
-            (2, 15) => out.facts.push(fact(sender, "domain", v)),
+            (2, 12) => fact(&client, "hostname", v),
+            (2, 15) => fact(sender, "domain", v),
             // A server's vendor class names the server (a PXE or AP controller).
-            (2, 60) => out.facts.push(fact(sender, "vendor_class", v)),
+            (2, 60) => fact(sender, "vendor_class", v),
             _ => {}
         }
     }
     // An offer or an ack: the sender hands out addresses (a router).
     if op == 2 && matches!(msg_type, 2 | 5) {
-        out.facts
-            .push(fact(sender, "server", sender.ip.to_string().as_bytes()));
+        fact(sender, "server", sender.ip.to_string().as_bytes());
     }
     true
 }
@@ -162,7 +159,8 @@ pub fn dhcpv6(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
     if d.len() < 4 || !matches!(d[0], 1 | 3 | 4 | 5 | 6 | 8 | 9 | 11) {
         return d.len() >= 4;
     }
-    let fact = |field: &'static str, v: &[u8]| Fact::new(ts, sender, "dhcpv6", field, v).on_link();
+    let mut fact =
+        |field: &'static str, v: &[u8]| out.facts.add(ts, sender, "dhcpv6", field, v, true);
     let mut i = 4;
     while i + 4 <= d.len() {
         let code = u16::from_be_bytes([d[i], d[i + 1]]);
@@ -176,10 +174,10 @@ pub fn dhcpv6(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
                 let enterprise = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
                 let data: Vec<u8> = opaque_list(&v[4..]);
                 let text = format!("{enterprise}:{}", String::from_utf8_lossy(&data));
-                out.facts.push(fact("vendor_class", text.as_bytes()));
+                fact("vendor_class", text.as_bytes());
             }
-            15 => out.facts.push(fact("user_class", &opaque_list(v))),
-            39 if !v.is_empty() => out.facts.push(fact("fqdn", &dns_text(&v[1..]))),
+            15 => fact("user_class", &opaque_list(v)),
+            39 if !v.is_empty() => fact("fqdn", &dns_text(&v[1..])),
             _ => {}
         }
     }
@@ -228,7 +226,11 @@ mod tests {
         let ok = dhcpv4(d, 0, &sender(), &mut out);
         (
             ok,
-            out.facts.into_iter().map(|f| (f.field, f.value)).collect(),
+            out.facts
+                .list
+                .into_iter()
+                .map(|f| (f.field, f.value))
+                .collect(),
         )
     }
 
@@ -270,6 +272,7 @@ mod tests {
         assert!(dhcpv6(&d, 0, &sender(), &mut out));
         let f: Vec<_> = out
             .facts
+            .list
             .iter()
             .map(|f| (f.field, f.value.as_str()))
             .collect();

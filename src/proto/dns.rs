@@ -10,7 +10,6 @@ use hickory_proto::rr::{Name, RData, Record};
 use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Progress};
 use crate::capture::Nanos;
 use crate::flow::Chunk;
-use crate::inventory::Fact;
 use crate::proto::Endpoint;
 
 /// TXT keys that name a maker, model, firmware or OS in the DNS-SD records
@@ -93,22 +92,59 @@ impl FlowAnalyzer for DnsFlow {
         };
         let mdns = flow.client.port == 5353 || flow.server.port == 5353;
         let sender = flow.sender(dir);
-        let Ok(msg) = Message::from_vec(d) else {
-            out.decode_errors += 1;
-            return Progress::More;
-        };
-        if mdns {
-            mdns_facts(&msg, ts, sender, out);
-        } else if msg.metadata.message_type == MessageType::Query {
-            for q in &msg.queries {
-                let name = bare(q.name());
-                if !name.is_empty() {
-                    out.facts
-                        .push(Fact::new(ts, sender, "dns", "query", name.as_bytes()));
+        if !mdns {
+            // A unicast query says what the client looks up: its first
+            // question is all that is read (answers come from the resolver).
+            if dir == Dir::ToServer {
+                let mut name = [0u8; 256];
+                match query_name(d, &mut name) {
+                    Some(0) => {}
+                    Some(n) => out.facts.add(ts, sender, "dns", "query", &name[..n], false),
+                    None => out.decode_errors += 1,
                 }
             }
+            // One query per flow, usually: the answer adds nothing.
+            return Progress::Done;
+        }
+        match Message::from_vec(d) {
+            Ok(msg) => mdns_facts(&msg, ts, sender, out),
+            Err(_) => out.decode_errors += 1,
         }
         Progress::More
+    }
+}
+
+/// Writes the first question's name of a query into `out` as dotted text
+/// and returns its length (0: not a query, or no question; `None`:
+/// malformed). Read by hand, not with `hickory-proto`: a question's name is
+/// all a unicast query is read for, it holds no compression pointers worth
+/// following, and this runs for every DNS query a network makes.
+fn query_name(d: &[u8], out: &mut [u8; 256]) -> Option<usize> {
+    let header = d.get(..12)?;
+    let is_query = header[2] & 0x80 == 0;
+    let questions = u16::from_be_bytes([header[4], header[5]]);
+    if !is_query || questions == 0 {
+        return Some(0);
+    }
+    let (mut at, mut n) = (12, 0);
+    loop {
+        let len = usize::from(*d.get(at)?);
+        if len == 0 {
+            return Some(n);
+        }
+        // A pointer or reserved label type in a question, or a label over 63
+        // bytes, or a name over 255: malformed.
+        if len > 63 || n + len + 1 > out.len() {
+            return None;
+        }
+        let label = d.get(at + 1..at + 1 + len)?;
+        if n > 0 {
+            out[n] = b'.';
+            n += 1;
+        }
+        out[n..n + len].copy_from_slice(label);
+        n += len;
+        at += 1 + len;
     }
 }
 
@@ -149,28 +185,29 @@ pub fn mdns_facts(msg: &Message, ts: Nanos, sender: &Endpoint, out: &mut Output)
     if msg.metadata.message_type != MessageType::Response {
         return;
     }
-    let fact = |field: &'static str, v: &[u8]| Fact::new(ts, sender, "mdns", field, v).on_link();
+    let mut fact =
+        |field: &'static str, v: &[u8]| out.facts.add(ts, sender, "mdns", field, v, true);
     let records: Vec<&Record> = msg.answers.iter().chain(&msg.additionals).collect();
     for r in records {
         match &r.data {
             RData::PTR(ptr) => {
                 if let Some((service, instance)) = service_of(&ptr.0) {
-                    out.facts.push(fact("service", service.as_bytes()));
+                    fact("service", service.as_bytes());
                     if let Some(i) = instance {
-                        out.facts.push(fact("instance", i.as_bytes()));
+                        fact("instance", i.as_bytes());
                     }
                 }
             }
             RData::SRV(srv) => {
                 if let Some((service, instance)) = service_of(&r.name) {
-                    out.facts.push(fact("service", service.as_bytes()));
+                    fact("service", service.as_bytes());
                     if let Some(i) = instance {
-                        out.facts.push(fact("instance", i.as_bytes()));
+                        fact("instance", i.as_bytes());
                     }
                 }
                 let host = bare(&srv.target);
                 if !host.is_empty() {
-                    out.facts.push(fact("hostname", host.as_bytes()));
+                    fact("hostname", host.as_bytes());
                 }
             }
             RData::TXT(txt) => {
@@ -181,7 +218,7 @@ pub fn mdns_facts(msg: &Message, ts: Nanos, sender: &Endpoint, out: &mut Output)
                             .iter()
                             .any(|k| k.as_bytes().eq_ignore_ascii_case(key))
                     {
-                        out.facts.push(fact("txt", entry));
+                        fact("txt", entry);
                     }
                 }
             }
@@ -189,7 +226,7 @@ pub fn mdns_facts(msg: &Message, ts: Nanos, sender: &Endpoint, out: &mut Output)
                 let host = bare(&r.name);
                 // Reverse-lookup names are not a host name.
                 if !host.is_empty() && !host.ends_with(".arpa") {
-                    out.facts.push(fact("hostname", host.as_bytes()));
+                    fact("hostname", host.as_bytes());
                 }
             }
             _ => {}
@@ -238,6 +275,7 @@ mod tests {
         mdns_facts(&msg, 0, &sender(), &mut out);
         let f: Vec<_> = out
             .facts
+            .list
             .iter()
             .map(|f| (f.field, f.value.as_str()))
             .collect();
@@ -251,7 +289,25 @@ mod tests {
                 ("hostname", "abc"),
             ]
         );
-        assert!(out.facts.iter().all(|f| f.on_link));
+        assert!(out.facts.list.iter().all(|f| f.on_link));
+    }
+
+    #[test]
+    fn unicast_query_names() {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend(b"\x04devs\x0btplinkcloud\x03com\x00\x00\x01\x00\x01");
+        let mut name = [0u8; 256];
+        let n = query_name(&q, &mut name).unwrap();
+        assert_eq!(&name[..n], b"devs.tplinkcloud.com");
+        // A pointer, a 64-byte label, a cut name.
+        for bad in [&b"\xc0\x0c"[..], &[64u8; 70][..], &b"\x05ab"[..]] {
+            let mut m = q[..12].to_vec();
+            m.extend_from_slice(bad);
+            assert_eq!(query_name(&m, &mut name), None);
+        }
+        let mut response = q.clone();
+        response[2] |= 0x80;
+        assert_eq!(query_name(&response, &mut name), Some(0));
     }
 
     #[test]

@@ -6,7 +6,6 @@ use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Progress};
 use crate::capture::Nanos;
 use crate::detect::credentials::{Attempt, MAX_FIELD, Outcome, login_event};
 use crate::flow::Chunk;
-use crate::inventory::Fact;
 use crate::signatures::credentials::CredentialDb;
 
 pub struct Ftp;
@@ -94,7 +93,7 @@ impl FlowAnalyzer for FtpFlow {
                         *greeted = true;
                         let text = line.get(4..).unwrap_or_default();
                         out.facts
-                            .push(Fact::new(ts, &flow.server, "ftp", "banner", text));
+                            .add(ts, &flow.server, "ftp", "banner", text, false);
                     }
                     if line.len() >= 3
                         && line[..3].iter().all(u8::is_ascii_digit)

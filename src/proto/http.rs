@@ -16,7 +16,6 @@ use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, L4, Output, Probe, Progress};
 use crate::capture::Nanos;
 use crate::detect::credentials::{Attempt, Outcome, login_event};
 use crate::flow::Chunk;
-use crate::inventory::Fact;
 use crate::signatures::credentials::CredentialDb;
 use crate::signatures::scanner_tools;
 
@@ -127,7 +126,7 @@ impl FlowAnalyzer for HttpFlow {
                     if let Some(ua) = header(line, b"user-agent:") {
                         tool = tool.or(scanner_tools::by_user_agent(ua));
                         let signal = signal(pending.back().is_some_and(|r| r.rtsp));
-                        facts.push(Fact::new(ts, &flow.client, signal, "user_agent", ua));
+                        facts.add(ts, &flow.client, signal, "user_agent", ua, false);
                     }
                 });
                 if let Some(t) = tool {
@@ -247,21 +246,21 @@ fn response_facts(
     ts: Nanos,
     server: &super::Endpoint,
     xml: &mut bool,
-    facts: &mut Vec<Fact>,
+    facts: &mut super::Facts,
 ) {
     if let Some(v) = header(line, b"server:") {
-        facts.push(Fact::new(ts, server, signal, "server", v));
+        facts.add(ts, server, signal, "server", v, false);
     } else if let Some(v) = header(line, b"www-authenticate:") {
         let p = DigestParams::parse(v.splitn(2, |&b| b == b' ').nth(1).unwrap_or_default());
         if let Some(realm) = p.get("realm") {
-            facts.push(Fact::new(ts, server, signal, "realm", realm));
+            facts.add(ts, server, signal, "realm", realm, false);
         }
     } else if let Some(v) = header(line, b"content-type:") {
         *xml = memchr::memmem::find(v, b"xml").is_some();
     } else if *xml && memchr::memchr(b'<', line).is_some() {
         for (tag, field) in UPNP_TAGS {
             if let Some(v) = element(line, tag) {
-                facts.push(Fact::new(ts, server, "upnp", field, v));
+                facts.add(ts, server, "upnp", field, v, false);
             }
         }
     }

@@ -78,7 +78,7 @@ pub enum Progress {
 /// by it, so analyzers never touch shared state.
 #[derive(Debug, Default)]
 pub struct Output {
-    pub facts: Vec<Fact>,
+    pub facts: Facts,
     pub events: Vec<Event>,
     /// Clients seen using a scanning tool (its default User-Agent), for the
     /// scan detector: (time, client, tool).
@@ -86,6 +86,57 @@ pub struct Output {
     /// Malformed protocol messages (a DHCP option past the end, a DNS name
     /// loop): counted with the capture's decode errors.
     pub decode_errors: u64,
+}
+
+/// Facts waiting for the inventory. A device repeats itself (an mDNS or
+/// SSDP announcement every few seconds, the same DNS query all day), so a
+/// fact already seen is dropped before its text is even copied.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub list: Vec<Fact>,
+    /// Hashes of recent facts; cleared when full, so memory stays bounded
+    /// and a repeat after that costs one more copy, not a wrong answer.
+    seen: rustc_hash::FxHashSet<u64>,
+}
+
+/// Recent facts remembered for dropping repeats.
+const SEEN_FACTS: usize = 1 << 16;
+
+impl Facts {
+    /// A fact about `sender`; `on_link` when it surely came from the sender's
+    /// own MAC (DHCP, mDNS, SSDP multicast).
+    pub fn add(
+        &mut self,
+        ts: Nanos,
+        sender: &Endpoint,
+        signal: &'static str,
+        field: &'static str,
+        value: &[u8],
+        on_link: bool,
+    ) {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        (sender.mac, sender.ip, signal, field, value).hash(&mut h);
+        if !self.first_time(h.finish()) {
+            return;
+        }
+        let mut f = Fact::new(ts, sender, signal, field, value);
+        f.on_link = on_link;
+        self.list.push(f);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Whether `key` (a hash of something a device showed) is new lately:
+    /// lets an analyzer skip work whose result would repeat a fact.
+    pub fn first_time(&mut self, key: u64) -> bool {
+        if self.seen.len() >= SEEN_FACTS {
+            self.seen.clear();
+        }
+        self.seen.insert(key)
+    }
 }
 
 impl FlowInfo {

@@ -195,8 +195,7 @@ pub fn system_facts(d: &[u8], ts: Nanos, agent: &super::Endpoint, out: &mut Outp
         Some(found)
     };
     for (field, v) in walk().unwrap_or_default() {
-        out.facts
-            .push(crate::inventory::Fact::new(ts, agent, "snmp", field, &v));
+        out.facts.add(ts, agent, "snmp", field, &v, false);
     }
 }
 

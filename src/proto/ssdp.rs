@@ -7,7 +7,6 @@
 use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Progress};
 use crate::capture::Nanos;
 use crate::flow::Chunk;
-use crate::inventory::Fact;
 use crate::proto::Endpoint;
 
 pub struct Ssdp;
@@ -71,9 +70,7 @@ pub fn ssdp_facts(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) {
             b"user-agent" => "user_agent",
             _ => continue,
         };
-        let mut f = Fact::new(ts, sender, "ssdp", field, value);
-        f.on_link = on_link;
-        out.facts.push(f);
+        out.facts.add(ts, sender, "ssdp", field, value, on_link);
     }
 }
 
@@ -108,6 +105,7 @@ mod tests {
             let out = run(msg.as_bytes());
             let f: Vec<_> = out
                 .facts
+                .list
                 .iter()
                 .map(|f| (f.field, f.value.as_str()))
                 .collect();

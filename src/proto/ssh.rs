@@ -6,7 +6,6 @@ use super::lines::Lines;
 use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, L4, Output, Probe, Progress};
 use crate::capture::Nanos;
 use crate::flow::Chunk;
-use crate::inventory::Fact;
 
 pub struct Ssh;
 
@@ -59,8 +58,7 @@ impl FlowAnalyzer for SshFlow {
             self.lines[i].feed(d, |line| {
                 if !*done && line.starts_with(b"SSH-") {
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    out.facts
-                        .push(Fact::new(ts, sender, "ssh", "version", line));
+                    out.facts.add(ts, sender, "ssh", "version", line, false);
                     *done = true;
                 }
             });

@@ -227,13 +227,8 @@ impl TelnetFlow {
         }
         if !lines.is_empty() {
             let joined = lines.join(&b" | "[..]);
-            out.facts.push(crate::inventory::Fact::new(
-                ts,
-                &flow.server,
-                "telnet",
-                "banner",
-                &joined,
-            ));
+            out.facts
+                .add(ts, &flow.server, "telnet", "banner", &joined, false);
         }
         self.banner = None;
     }

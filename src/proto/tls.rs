@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, L4, Output, Probe, Progress};
 use crate::capture::Nanos;
 use crate::flow::Chunk;
-use crate::inventory::Fact;
 
 /// A ClientHello bigger than this (post-quantum key shares make ~2 KB ones)
 /// is not followed.
@@ -86,6 +85,10 @@ impl FlowAnalyzer for TlsFlow {
             out.decode_errors += 1;
             return Progress::Done;
         };
+        if self.buf.is_empty() {
+            // Most hellos arrive whole in the first segment: one allocation.
+            self.buf.reserve_exact(d.len().clamp(512, MAX_HELLO + 5));
+        }
         self.buf.extend_from_slice(
             &d[..d
                 .len()
@@ -98,12 +101,16 @@ impl FlowAnalyzer for TlsFlow {
                     Some(hello) => {
                         let sender = &flow.client;
                         if let Some(sni) = &hello.sni {
-                            out.facts.push(Fact::new(ts, sender, "tls", "sni", sni));
+                            out.facts.add(ts, sender, "tls", "sni", sni, false);
                         }
-                        out.facts
-                            .push(Fact::new(ts, sender, "tls", "ja4", hello.ja4().as_bytes()));
-                        out.facts
-                            .push(Fact::new(ts, sender, "tls", "ja3", hello.ja3().as_bytes()));
+                        // A device opens many connections with one TLS stack:
+                        // its fingerprints are computed once per distinct hello.
+                        if out.facts.first_time(hello.shape(sender)) {
+                            out.facts
+                                .add(ts, sender, "tls", "ja4", hello.ja4().as_bytes(), false);
+                            out.facts
+                                .add(ts, sender, "tls", "ja3", hello.ja3().as_bytes(), false);
+                        }
                     }
                     None => out.decode_errors += 1,
                 }
@@ -253,7 +260,15 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
 }
 
 fn hex_list(v: impl Iterator<Item = u16>) -> String {
-    v.map(|x| format!("{x:04x}")).collect::<Vec<_>>().join(",")
+    use std::fmt::Write;
+    let mut s = String::with_capacity(128);
+    for (i, x) in v.enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{x:04x}");
+    }
+    s
 }
 
 fn hash12(s: &str) -> String {
@@ -261,10 +276,29 @@ fn hash12(s: &str) -> String {
         return "000000000000".into();
     }
     let d = Sha256::digest(s.as_bytes());
-    d.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    hex(&d[..6])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 impl ClientHello {
+    /// A hash of what JA3 and JA4 read, with the sender.
+    fn shape(&self, sender: &super::Endpoint) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        (sender.mac, sender.ip, self.version, self.sni.is_some()).hash(&mut h);
+        (&self.ciphers, &self.extensions, &self.alpn, &self.sig_algs).hash(&mut h);
+        (&self.supported_versions, &self.groups, &self.point_formats).hash(&mut h);
+        h.finish()
+    }
+
     /// JA4 (FoxIO, https://github.com/FoxIO-LLC/ja4/blob/main/technical_details/JA4.md),
     /// for TLS over TCP.
     pub fn ja4(&self) -> String {
@@ -338,31 +372,20 @@ impl ClientHello {
     /// JA3 (Salesforce): MD5 of version, ciphers, extensions, groups and
     /// point formats in decimal, GREASE left out.
     pub fn ja3(&self) -> String {
-        let dec = |v: &[u16]| {
-            v.iter()
-                .filter(|x| !is_grease(**x))
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join("-")
-        };
-        let pf = self
-            .point_formats
-            .iter()
-            .map(u8::to_string)
-            .collect::<Vec<_>>()
-            .join("-");
-        let s = format!(
-            "{},{},{},{},{}",
-            self.version,
-            dec(&self.ciphers),
-            dec(&self.extensions),
-            dec(&self.groups),
-            pf
-        );
-        Md5::digest(s.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        use std::fmt::Write;
+        let mut s = String::with_capacity(256);
+        let _ = write!(s, "{}", self.version);
+        for list in [&self.ciphers, &self.extensions, &self.groups] {
+            s.push(',');
+            for (i, x) in list.iter().filter(|x| !is_grease(**x)).enumerate() {
+                let _ = write!(s, "{}{x}", if i > 0 { "-" } else { "" });
+            }
+        }
+        s.push(',');
+        for (i, x) in self.point_formats.iter().enumerate() {
+            let _ = write!(s, "{}{x}", if i > 0 { "-" } else { "" });
+        }
+        hex(&Md5::digest(s.as_bytes()))
     }
 }
 

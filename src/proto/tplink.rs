@@ -6,7 +6,6 @@
 use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, L4, Output, Progress};
 use crate::capture::Nanos;
 use crate::flow::Chunk;
-use crate::inventory::Fact;
 use crate::proto::Endpoint;
 
 /// Bytes of an answer de-obfuscated: `get_sysinfo` fits.
@@ -116,7 +115,7 @@ fn sysinfo_facts(json: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) ->
         ("mic_type", "type"),
     ] {
         if let Some(v) = json_string(json, key) {
-            out.facts.push(Fact::new(ts, sender, "tplink", field, v));
+            out.facts.add(ts, sender, "tplink", field, v, false);
             any = true;
         }
     }
@@ -161,6 +160,7 @@ mod tests {
         assert!(sysinfo_facts(&plain, 0, &sender, &mut out));
         let f: Vec<_> = out
             .facts
+            .list
             .iter()
             .map(|f| (f.field, f.value.as_str()))
             .collect();

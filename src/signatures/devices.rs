@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use regex::{Regex, RegexBuilder};
+use regex::bytes::{Regex, RegexBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{SigError, parse_tsv};
@@ -138,14 +138,14 @@ pub struct Rule {
 impl Rule {
     /// The claims this rule makes about `value`, if it matches.
     pub fn apply(&self, value: &str) -> Option<Vec<(Field, String)>> {
-        let caps = self.pattern.captures(value)?;
+        let caps = self.pattern.captures(value.as_bytes())?;
         Some(
             self.claims
                 .iter()
                 .map(|(f, t)| {
-                    let mut out = String::new();
-                    caps.expand(t, &mut out);
-                    (*f, out.trim().to_string())
+                    let mut out = Vec::new();
+                    caps.expand(t.as_bytes(), &mut out);
+                    (*f, String::from_utf8_lossy(&out).trim().to_string())
                 })
                 .filter(|(_, v)| !v.is_empty())
                 .collect(),
@@ -164,8 +164,11 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Rule>, SigError> {
             )));
         }
         let pat = r.get("pattern")?;
+        // ASCII classes (\w, \d): the Unicode tables would cost megabytes
+        // per rule, and the values matched are ASCII protocol text.
         let pattern = RegexBuilder::new(pat)
             .case_insensitive(true)
+            .unicode(false)
             .size_limit(1 << 20)
             .build()
             .map_err(|e| r.error(format!("pattern does not compile: {e}")))?;

@@ -4,28 +4,28 @@
 
 use std::sync::OnceLock;
 
-use rustc_hash::FxHashMap;
-
 use super::{SigError, parse_tsv};
 use crate::decode::Mac;
 
 pub const FILE: &str = "oui.tsv";
 pub const BUILTIN: &str = include_str!("../../signatures/oui.tsv");
 
-pub struct OuiEntry {
-    pub organization: String,
-    pub source: String,
+/// Borrowed from the table's text: 46 000 rows cost no allocation each.
+pub struct OuiEntry<'a> {
+    pub organization: &'a str,
+    pub source: &'a str,
 }
 
 /// Blocks by prefix length: 36, 28 and 24 bits, looked up longest first
 /// (an MA-S block sits inside an MA-L block the IEEE keeps for itself).
+/// Each list is sorted by prefix for binary search.
 #[derive(Default)]
-pub struct OuiDb {
-    entries: Vec<OuiEntry>,
-    by_bits: [(u32, FxHashMap<u64, u32>); 3],
+pub struct OuiDb<'a> {
+    entries: Vec<OuiEntry<'a>>,
+    by_bits: [(u32, Vec<(u64, u32)>); 3],
 }
 
-static DB: OnceLock<OuiDb> = OnceLock::new();
+static DB: OnceLock<OuiDb<'static>> = OnceLock::new();
 
 /// Whether a MAC is locally administered (randomised by phones and
 /// laptops for privacy, or made up by a VM): it names no maker.
@@ -33,19 +33,15 @@ pub fn is_local(mac: &Mac) -> bool {
     mac[0] & 0x02 != 0
 }
 
-impl OuiDb {
-    pub fn builtin() -> &'static OuiDb {
+impl<'a> OuiDb<'a> {
+    pub fn builtin() -> &'static OuiDb<'static> {
         DB.get_or_init(|| OuiDb::parse(FILE, BUILTIN).expect("built-in OUI table parses"))
     }
 
-    pub fn parse(file: &str, text: &str) -> Result<OuiDb, SigError> {
+    pub fn parse(file: &'a str, text: &'a str) -> Result<OuiDb<'a>, SigError> {
         let mut db = OuiDb {
             entries: Vec::new(),
-            by_bits: [
-                (36, FxHashMap::default()),
-                (28, FxHashMap::default()),
-                (24, FxHashMap::default()),
-            ],
+            by_bits: [(36, Vec::new()), (28, Vec::new()), (24, Vec::new())],
         };
         let rows = parse_tsv(file, text, |r| {
             let prefix = r.get("prefix")?;
@@ -61,30 +57,39 @@ impl OuiDb {
                 bits,
                 value,
                 OuiEntry {
-                    organization: r.get("organization")?.to_string(),
-                    source: r.get("source")?.to_string(),
+                    organization: r.get("organization")?,
+                    source: r.get("source")?,
                 },
             ))
         })?;
         for (bits, value, entry) in rows {
             let i = db.entries.len() as u32;
             db.entries.push(entry);
-            if let Some((_, map)) = db.by_bits.iter_mut().find(|(b, _)| *b == bits) {
-                map.insert(value, i);
+            if let Some((_, list)) = db.by_bits.iter_mut().find(|(b, _)| *b == bits) {
+                list.push((value, i));
             }
+        }
+        for (_, list) in &mut db.by_bits {
+            // Stable: a later row for the same prefix (an overlay's) wins.
+            list.sort_by_key(|(p, _)| *p);
+            list.reverse();
+            list.dedup_by_key(|(p, _)| *p);
+            list.reverse();
         }
         Ok(db)
     }
 
     /// The organisation a globally administered MAC was assigned to.
-    pub fn lookup(&self, mac: &Mac) -> Option<&OuiEntry> {
+    pub fn lookup(&self, mac: &Mac) -> Option<&OuiEntry<'a>> {
         if is_local(mac) {
             return None;
         }
         let m = u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]);
-        self.by_bits.iter().find_map(|(bits, map)| {
-            map.get(&(m >> (48 - bits)))
-                .map(|&i| &self.entries[i as usize])
+        self.by_bits.iter().find_map(|(bits, list)| {
+            let key = m >> (48 - bits);
+            list.binary_search_by_key(&key, |(p, _)| *p)
+                .ok()
+                .map(|at| &self.entries[list[at].1 as usize])
         })
     }
 
