@@ -6,6 +6,8 @@
 #
 #   ../shared/tools/make-bench-data.sh --install   # once: target/bench-data/
 #   benches/pipeline.sh [FILE...]                  # default: both bench captures
+#   BASELINE=path/to/iotwatch benches/pipeline.sh  # also time another build with
+#                                                  # 1 thread (e.g. before a feature)
 #
 # Needs: /usr/bin/time (Debian: time), ndpiReader (Debian: libndpi-bin; skipped if absent).
 set -euo pipefail
@@ -31,6 +33,7 @@ for f in "${files[@]}"; do
   pkts=$("$BIN" analyze -q --threads 1 -r "$f" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["packets"])')
   declare -A secs=() rss=()
   tools=(floor iotwatch-1 iotwatch-2)
+  [ -n "${BASELINE:-}" ] && tools+=(baseline-1)
   command -v ndpiReader >/dev/null && tools+=(ndpiReader)
   # Round-robin over the tools, keeping each one's best time: a burst of noise
   # on this shared machine then hits every tool alike, not one of them.
@@ -40,6 +43,7 @@ for f in "${files[@]}"; do
         floor) cmd=("$FLOOR" "$f") ;;
         iotwatch-1) cmd=("$BIN" analyze -q --threads 1 -r "$f" --json) ;;
         iotwatch-2) cmd=("$BIN" analyze -q --threads 2 -r "$f" --json) ;;
+        baseline-1) cmd=("$BASELINE" analyze -q --threads 1 -r "$f" --json) ;;
         ndpiReader) cmd=(ndpiReader -q -i "$f") ;;
       esac
       # ndpiReader takes seconds a run: once is enough to compare against.
@@ -56,6 +60,7 @@ for f in "${files[@]}"; do
       iotwatch-1) ratio=$(awk "BEGIN{printf \"%.2f x floor\", ${secs[floor]}/$s}") ;;
       iotwatch-2) ratio=$(awk "BEGIN{printf \"%.2f x 1 thread\", ${secs[iotwatch-1]}/$s}") ;;
       ndpiReader) ratio=$(awk "BEGIN{printf \"iotwatch-1 is %.1f x\", $s/${secs[iotwatch-1]}}") ;;
+      baseline-1) ratio=$(awk "BEGIN{printf \"iotwatch-1 is %.2f x\", $s/${secs[iotwatch-1]}}") ;;
     esac
     printf '| %s | %s | %.2f | %s | %.0f | %s |\n' "$(basename "$f")" "$tool" "$s" \
       "$(awk "BEGIN{printf \"%.0f\", $pkts/$s}")" "$(awk "BEGIN{print ${rss[$tool]}/1024}")" "$ratio"

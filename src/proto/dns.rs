@@ -119,7 +119,7 @@ impl FlowAnalyzer for DnsFlow {
 /// malformed). Read by hand, not with `hickory-proto`: a question's name is
 /// all a unicast query is read for, it holds no compression pointers worth
 /// following, and this runs for every DNS query a network makes.
-fn query_name(d: &[u8], out: &mut [u8; 256]) -> Option<usize> {
+pub fn query_name(d: &[u8], out: &mut [u8; 256]) -> Option<usize> {
     let header = d.get(..12)?;
     let is_query = header[2] & 0x80 == 0;
     let questions = u16::from_be_bytes([header[4], header[5]]);

@@ -97,6 +97,10 @@ pub struct Facts {
     /// Hashes of recent facts; cleared when full, so memory stays bounded
     /// and a repeat after that costs one more copy, not a wrong answer.
     seen: rustc_hash::FxHashSet<u64>,
+    /// Values analyzers derive from what many devices send alike (the JA3
+    /// and JA4 of one TLS library), by a hash of their input; bounded like
+    /// `seen`.
+    derived: rustc_hash::FxHashMap<u64, std::sync::Arc<str>>,
 }
 
 /// Recent facts remembered for dropping repeats.
@@ -127,6 +131,20 @@ impl Facts {
 
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// The value derived from an input hashed to `key`, computed by `f`
+    /// only when not remembered.
+    pub fn derive(&mut self, key: u64, f: impl FnOnce() -> String) -> std::sync::Arc<str> {
+        if let Some(v) = self.derived.get(&key) {
+            return v.clone();
+        }
+        if self.derived.len() >= SEEN_FACTS / 16 {
+            self.derived.clear();
+        }
+        let v: std::sync::Arc<str> = f().into();
+        self.derived.insert(key, v.clone());
+        v
     }
 
     /// Whether `key` (a hash of something a device showed) is new lately:

@@ -105,11 +105,16 @@ impl FlowAnalyzer for TlsFlow {
                         }
                         // A device opens many connections with one TLS stack:
                         // its fingerprints are computed once per distinct hello.
-                        if out.facts.first_time(hello.shape(sender)) {
+                        // and many devices run the same stack: the
+                        // fingerprints of a hello shape are computed once.
+                        if out.facts.first_time(hello.shape(Some(sender))) {
+                            let shape = hello.shape(None);
+                            let ja4 = out.facts.derive(shape, || hello.ja4());
+                            let ja3 = out.facts.derive(shape ^ 0x3a3, || hello.ja3());
                             out.facts
-                                .add(ts, sender, "tls", "ja4", hello.ja4().as_bytes(), false);
+                                .add(ts, sender, "tls", "ja4", ja4.as_bytes(), false);
                             out.facts
-                                .add(ts, sender, "tls", "ja3", hello.ja3().as_bytes(), false);
+                                .add(ts, sender, "tls", "ja3", ja3.as_bytes(), false);
                         }
                     }
                     None => out.decode_errors += 1,
@@ -289,11 +294,12 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl ClientHello {
-    /// A hash of what JA3 and JA4 read, with the sender.
-    fn shape(&self, sender: &super::Endpoint) -> u64 {
+    /// A hash of what JA3 and JA4 read (with the sender, if given).
+    fn shape(&self, sender: Option<&super::Endpoint>) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = rustc_hash::FxHasher::default();
-        (sender.mac, sender.ip, self.version, self.sni.is_some()).hash(&mut h);
+        sender.map(|s| (s.mac, s.ip)).hash(&mut h);
+        (self.version, self.sni.is_some()).hash(&mut h);
         (&self.ciphers, &self.extensions, &self.alpn, &self.sig_algs).hash(&mut h);
         (&self.supported_versions, &self.groups, &self.point_formats).hash(&mut h);
         h.finish()

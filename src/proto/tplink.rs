@@ -100,7 +100,7 @@ impl FlowAnalyzer for TpLinkFlow {
 }
 
 /// Reads the string fields of a `get_sysinfo` answer; true when it was one.
-fn sysinfo_facts(json: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool {
+pub fn sysinfo_facts(json: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool {
     if !json.starts_with(b"{") {
         out.decode_errors += 1;
         return false;
