@@ -751,3 +751,74 @@ PY"##;
         "{s:#?}"
     );
 }
+
+/// Real DHCP (busybox udhcpc asking busybox udhcpd, with a vendor class and
+/// a hostname) and a UPnP description fetched with curl from a real web
+/// server: the device's evidence and identity come from them.
+#[test]
+fn dhcp_client_and_upnp_description() {
+    let live = ready(&["ip", "tcpdump", "busybox", "curl", "python3"])
+        && sh("busybox udhcpc --help 2>&1 | grep -q udhcpc");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let net = format!("10.231.{}", std::process::id() % 200 + 20);
+    let n = std::process::id() % 200 + 20;
+    std::fs::write(
+        d.join("udhcpd.conf"),
+        format!(
+            "interface iwb{n}\nstart {net}.100\nend {net}.110\noption subnet 255.255.255.0\noption router {net}.2\nlease_file {}\n",
+            d.join("leases").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("leases"), "").unwrap();
+    std::fs::write(
+        d.join("description.xml"),
+        "<?xml version=\"1.0\"?>\n<root xmlns=\"urn:schemas-upnp-org:device-1-0\">\n<device>\n\
+         <deviceType>urn:schemas-upnp-org:device:MediaRenderer:1</deviceType>\n\
+         <friendlyName>Living Room</friendlyName>\n<manufacturer>Sonos, Inc.</manufacturer>\n\
+         <modelName>Sonos One</modelName>\n<modelNumber>S18</modelNumber>\n\
+         <softwareVersion>56.0-76060</softwareVersion>\n</device>\n</root>\n",
+    )
+    .unwrap();
+    let server = format!(
+        "sh -c 'busybox udhcpd -f {conf} & cd {dir} && exec python3 -m http.server 1400'",
+        conf = d.join("udhcpd.conf").display(),
+        dir = d.display()
+    );
+    let Some(r) = record_servers(
+        "dhcp-upnp",
+        live,
+        &server,
+        &[
+            format!("busybox udhcpc -i iwa{n} -n -q -t 3 -T 1 -s /bin/true -V android-dhcp-9 -x hostname:pixel-3a"),
+            format!("curl -s -o /dev/null -A 'Mozilla/5.0 (Linux; Android 9; Pixel 3a Build/PQ3B.190801.002)' http://{net}.2:1400/description.xml"),
+        ],
+    ) else {
+        return;
+    };
+    let client = r
+        .devices
+        .iter()
+        .find(|d| d.evidence.iter().any(|e| e.field == "vendor_class"))
+        .expect("the DHCP client is a device");
+    let has = |signal: &str, field: &str, value: &str| {
+        client
+            .evidence
+            .iter()
+            .any(|e| e.signal == signal && e.field == field && e.value == value)
+    };
+    assert!(has("dhcp", "vendor_class", "android-dhcp-9"), "{client:#?}");
+    assert!(has("dhcp", "hostname", "pixel-3a"), "{client:#?}");
+    assert_eq!(client.os.as_deref(), Some("Android 9"));
+    assert_eq!(client.model.as_deref(), Some("Pixel 3a"));
+    assert_eq!(client.kind.as_deref(), Some("phone"));
+    let speaker = r
+        .devices
+        .iter()
+        .find(|d| d.evidence.iter().any(|e| e.signal == "upnp"))
+        .expect("the web server's description is evidence");
+    assert_eq!(speaker.vendor.as_deref(), Some("Sonos"));
+    assert_eq!(speaker.model.as_deref(), Some("Sonos One"));
+    assert_eq!(speaker.firmware.as_deref(), Some("56.0-76060"));
+}
