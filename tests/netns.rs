@@ -791,8 +791,12 @@ fn dhcp_client_and_upnp_description() {
         live,
         &server,
         &[
-            format!("busybox udhcpc -i iwa{n} -n -q -t 3 -T 1 -s /bin/true -V android-dhcp-9 -x hostname:pixel-3a"),
-            format!("curl -s -o /dev/null -A 'Mozilla/5.0 (Linux; Android 9; Pixel 3a Build/PQ3B.190801.002)' http://{net}.2:1400/description.xml"),
+            format!(
+                "busybox udhcpc -i iwa{n} -n -q -t 3 -T 1 -s /bin/true -V android-dhcp-9 -x hostname:pixel-3a"
+            ),
+            format!(
+                "curl -s -o /dev/null -A 'Mozilla/5.0 (Linux; Android 9; Pixel 3a Build/PQ3B.190801.002)' http://{net}.2:1400/description.xml"
+            ),
         ],
     ) else {
         return;
