@@ -33,6 +33,22 @@ pub enum EventKind {
     Login(crate::detect::credentials::LoginEvent),
     Bruteforce(crate::detect::credentials::BruteforceEvent),
     Scan(crate::detect::scan::ScanEvent),
+    EndOfSupport(EndOfSupportEvent),
+}
+
+/// A device past (or near) the end of its security-update support.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EndOfSupportEvent {
+    pub mac: Option<String>,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub os: Option<String>,
+    pub end: Option<String>,
+    /// `ended` or `ending-soon`.
+    pub status: &'static str,
+    pub source: Option<String>,
+    /// What of the device matched the support period (`model Pixel 5`).
+    pub matched: Option<String>,
 }
 
 pub fn serialize_ts<S: Serializer>(ts: &Nanos, s: S) -> Result<S::Ok, S::Error> {

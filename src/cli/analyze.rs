@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::capture::Timeline;
 use crate::netconf::HomeNets;
+use crate::output::report::ReportOptions;
 use crate::output::{build_report, summary::write_summary};
 use crate::pipeline::{self, Config};
 use crate::proto::Registry;
@@ -38,6 +39,14 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DIR")]
     pub signatures: Option<std::path::PathBuf>,
 
+    /// "Today" for end-of-support status, as YYYY-MM-DD [default: the wall clock]
+    #[arg(long = "as-of", value_name = "DATE")]
+    pub as_of: Option<String>,
+
+    /// Support ending within this many days is reported as ending-soon
+    #[arg(long = "warn-days", value_name = "N", default_value_t = 90)]
+    pub warn_days: i64,
+
     /// No progress bar, even on a terminal
     #[arg(short, long)]
     pub quiet: bool,
@@ -65,6 +74,15 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         CredentialDb::install_overlay(dir)?;
         crate::signatures::devices::DeviceRules::install_overlay(dir)?;
         crate::signatures::vendors::VendorDb::install_overlay(dir)?;
+        crate::signatures::support::SupportDb::install_overlay(dir)?;
+    }
+    let mut opts = ReportOptions {
+        warn_days: args.warn_days,
+        ..ReportOptions::default()
+    };
+    if let Some(d) = &args.as_of {
+        opts.as_of = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| anyhow::anyhow!("--as-of {d}: not a date (YYYY-MM-DD)"))?;
     }
     let mut timeline = Timeline::open(&args.files)?;
     let config = Config {
@@ -82,7 +100,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let report = build_report(analysis, timeline.files());
+    let report = build_report(analysis, timeline.files(), &opts);
     for w in &report.capture.warnings {
         eprintln!("iotwatch: warning: {w}");
     }

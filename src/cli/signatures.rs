@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use crate::signatures::check::{KINDS, check};
 use crate::signatures::credentials::CredentialDb;
 use crate::signatures::devices::DeviceRules;
+use crate::signatures::support::{End, SupportDb};
 use crate::signatures::vendors::VendorDb;
 
 #[derive(Debug, Args)]
@@ -25,9 +26,9 @@ pub enum SignaturesCommand {
         /// A signatures directory (e.g. your --signatures overlay)
         dir: Option<PathBuf>,
     },
-    /// Print what iotwatch knows of one kind: devices, vendors, credentials
+    /// Print what iotwatch knows of one kind: devices, vendors, credentials, support
     List {
-        /// devices, vendors or credentials
+        /// devices, vendors, credentials or support
         kind: String,
         /// Only entries whose vendor (or rule claims) contain this text
         #[arg(long)]
@@ -124,7 +125,37 @@ pub fn run(args: SignaturesArgs) -> Result<()> {
                         )?;
                     }
                 }
-                other => bail!("unknown kind '{other}' (devices, vendors or credentials)"),
+                "support" => {
+                    writeln!(
+                        out,
+                        "id\tvendor\tproduct\tmatch\tpattern\tend\tend_kind\tsource"
+                    )?;
+                    for p in SupportDb::builtin()
+                        .all()
+                        .iter()
+                        .filter(|p| want(&p.vendor))
+                    {
+                        let end = match &p.end {
+                            End::Date(d) => d.to_string(),
+                            End::Ended => "ended".into(),
+                            End::PossiblyEnded => "possibly-ended".into(),
+                            End::Unannounced => "unannounced".into(),
+                            End::Policy => "policy".into(),
+                        };
+                        writeln!(
+                            out,
+                            "{}\t{}\t{}\t{:?}\t{}\t{end}\t{:?}\t{}",
+                            p.id,
+                            p.vendor,
+                            p.product,
+                            p.matches,
+                            p.pattern.as_str(),
+                            p.kind,
+                            p.source
+                        )?;
+                    }
+                }
+                other => bail!("unknown kind '{other}' (devices, vendors, credentials or support)"),
             }
         }
     }

@@ -1,6 +1,7 @@
-//! Detectors: judgements over what the lower stages saw (scans now; brute
-//! force, default credentials and end of support as they land).
+//! Detectors: judgements over what the lower stages saw: scans, default
+//! credentials and brute force, end of support.
 
 pub mod credentials;
 pub mod distinct;
 pub mod scan;
+pub mod support;

@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use crate::capture::{CaptureFile, LinkType};
-use crate::event::Event;
+use crate::detect::support::{Known, Support, assess};
+use crate::event::{EndOfSupportEvent, Event, EventKind, Severity};
 use crate::identify::{Evidence, Identifier};
 use crate::inventory::DeviceKey;
 use crate::pipeline::Analysis;
@@ -69,12 +70,27 @@ pub struct DeviceReport {
     pub evidence: Vec<Evidence>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Support {
-    pub status: &'static str,
-    pub end: Option<String>,
-    pub source: Option<String>,
+/// Settings of the report that are not in the capture.
+#[derive(Clone, Copy, Debug)]
+pub struct ReportOptions {
+    /// "Today" for end-of-support status (`--as-of`; default the wall clock).
+    pub as_of: chrono::NaiveDate,
+    /// A support end this close is `ending-soon` (`--warn-days`).
+    pub warn_days: i64,
 }
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            as_of: chrono::Utc::now().date_naive(),
+            warn_days: 90,
+        }
+    }
+}
+
+/// Device types whose lapse in updates matters most: they face the
+/// Internet, hold recordings or open doors.
+const EXPOSED_TYPES: &[&str] = &["camera", "dvr", "router", "nas", "hub", "lock"];
 
 #[derive(Debug, Serialize)]
 pub struct CodeOfPractice {
@@ -90,6 +106,46 @@ pub struct Disclosure {
     pub source: String,
 }
 
+/// An `end_of_support` event: severity by how long ago support ended and
+/// what the device is.
+fn end_of_support_event(
+    mac: &Option<String>,
+    id: &crate::identify::Identity,
+    s: &Support,
+    ts: crate::capture::Nanos,
+    opts: &ReportOptions,
+) -> Event {
+    let exposed = id
+        .kind
+        .as_deref()
+        .is_some_and(|k| EXPOSED_TYPES.contains(&k));
+    let years_ago = s
+        .end
+        .as_deref()
+        .and_then(|e| chrono::NaiveDate::parse_from_str(e, "%Y-%m-%d").ok())
+        .map_or(0, |e| (opts.as_of - e).num_days() / 365);
+    let severity = match (s.status, exposed) {
+        ("ending-soon", _) => Severity::Low,
+        (_, true) if years_ago >= 2 => Severity::Critical,
+        (_, true) => Severity::High,
+        _ => Severity::Medium,
+    };
+    Event {
+        ts,
+        severity,
+        kind: EventKind::EndOfSupport(EndOfSupportEvent {
+            mac: mac.clone(),
+            vendor: id.vendor.clone(),
+            model: id.model.clone(),
+            os: id.os.clone(),
+            end: s.end.clone(),
+            status: s.status,
+            source: s.source.clone(),
+            matched: s.matched.clone(),
+        }),
+    }
+}
+
 pub fn mac_string(m: &[u8; 6]) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
@@ -98,7 +154,7 @@ pub fn mac_string(m: &[u8; 6]) -> String {
 }
 
 /// Builds the report from a finished analysis and the files it read.
-pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
+pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOptions) -> Report {
     let mut link_types: Vec<LinkType> = files
         .iter()
         .flat_map(|f| f.link_types().iter().copied())
@@ -140,7 +196,9 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
         })
         .collect();
     let mut identifier = Identifier::default();
-    let devices = analysis
+    let vendors = crate::signatures::vendors::VendorDb::builtin();
+    let mut eos_events = Vec::new();
+    let devices: Vec<DeviceReport> = analysis
         .inventory
         .into_devices()
         .into_iter()
@@ -157,6 +215,27 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
                 },
                 &mut d,
             );
+            let support = assess(
+                &Known {
+                    vendor: id.vendor.as_deref(),
+                    model: id.model.as_deref(),
+                    os: id.os.as_deref(),
+                },
+                opts.as_of,
+                opts.warn_days,
+            );
+            if matches!(support.status, "ended" | "ending-soon") {
+                eos_events.push(end_of_support_event(&mac, &id, &support, d.last_seen, opts));
+            }
+            let disclosure =
+                id.vendor
+                    .as_deref()
+                    .and_then(|v| vendors.find(v))
+                    .map(|v| Disclosure {
+                        policy_url: v.policy_url.clone(),
+                        contact: v.contact.clone(),
+                        source: v.source.clone(),
+                    });
             DeviceReport {
                 mac,
                 ips: d.ips.iter().map(|ip| ip.to_string()).collect(),
@@ -173,21 +252,18 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile]) -> Report {
                 last_seen: rfc3339(d.last_seen),
                 packets: d.packets,
                 bytes: d.bytes,
-                support: Support {
-                    status: "unknown",
-                    end: None,
-                    source: None,
-                },
                 code_of_practice: CodeOfPractice {
                     default_credentials_seen,
-                    disclosure: None,
-                    support_status: "unknown",
+                    disclosure,
+                    support_status: support.status,
                 },
+                support,
                 evidence: id.evidence,
             }
         })
         .collect();
     let mut events = analysis.out.events;
+    events.extend(eos_events);
     // Deterministic whatever the sharding: by time, then by content.
     events.sort_by_cached_key(|e| (e.ts, serde_json::to_string(e).unwrap_or_default()));
     Report {

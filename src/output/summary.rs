@@ -61,6 +61,19 @@ fn describe(e: &Event) -> String {
             }
             line
         }
+        EventKind::EndOfSupport(x) => format!(
+            "{} [{sev}] {} {} {}: security updates {} {}{}",
+            rfc3339(e.ts),
+            x.mac.as_deref().unwrap_or("-"),
+            x.vendor.as_deref().unwrap_or(""),
+            x.model.as_deref().or(x.os.as_deref()).unwrap_or(""),
+            if x.status == "ended" { "ended" } else { "end" },
+            x.end.as_deref().unwrap_or("(date not published)"),
+            x.source
+                .as_deref()
+                .map(|s| format!("; source: {s}"))
+                .unwrap_or_default()
+        ),
         EventKind::Bruteforce(b) => format!(
             "{} [{sev}] {} brute force from {}: {} attempts ({} failed) on {} targets, {} with default credentials",
             rfc3339(e.ts),
@@ -98,6 +111,34 @@ fn identity(d: &super::report::DeviceReport) -> Option<String> {
         parts.push("randomised MAC".into());
     }
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// The Code of Practice's three principles, side by side: default
+/// credentials, whom to tell about a vulnerability, security updates.
+fn code_of_practice(d: &super::report::DeviceReport) -> String {
+    let c = &d.code_of_practice;
+    let creds = if c.default_credentials_seen {
+        "DEFAULT PASSWORD ACCEPTED"
+    } else {
+        "no default password seen"
+    };
+    let report = match &c.disclosure {
+        Some(x) => match (&x.policy_url, &x.contact) {
+            (Some(u), _) => format!("report flaws: {u}"),
+            (None, Some(m)) => format!("report flaws: {m}"),
+            (None, None) => "maker publishes no disclosure policy".to_string(),
+        },
+        None => "maker unknown or not listed".to_string(),
+    };
+    let updates = match (d.support.status, &d.support.end) {
+        ("ended", Some(e)) => format!("updates ENDED {e}"),
+        ("ended", None) => "updates ENDED".to_string(),
+        ("ending-soon", Some(e)) => format!("updates end {e}"),
+        ("supported", Some(e)) => format!("updates until {e}"),
+        ("supported", None) => "updates: supported".to_string(),
+        _ => "updates: unknown".to_string(),
+    };
+    format!("{creds}; {report}; {updates}")
 }
 
 /// Writes a readable summary: capture totals, the device table, events, warnings.
@@ -159,6 +200,7 @@ pub fn write_summary(r: &Report, w: &mut impl Write) -> io::Result<()> {
         if let Some(id) = identity(d) {
             writeln!(w, "      {id}")?;
         }
+        writeln!(w, "      {}", code_of_practice(d))?;
     }
     writeln!(w)?;
     writeln!(w, "Events: {}", r.events.len())?;

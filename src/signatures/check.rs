@@ -7,7 +7,7 @@ use std::path::Path;
 use rustc_hash::FxHashSet;
 
 use super::{
-    SigError, credentials, devices, oui, scan_ports, scan_thresholds, scanner_tools,
+    SigError, credentials, devices, oui, scan_ports, scan_thresholds, scanner_tools, support,
     telnet_prompts, vendors,
 };
 
@@ -81,6 +81,16 @@ pub const KINDS: &[Kind] = &[
             Ok(n)
         },
         builtin: || owned(vendors::BUILTIN),
+    },
+    Kind {
+        name: "support",
+        place: Place::Dir("support"),
+        check: |f| {
+            let periods: Vec<_> = each(f, support::parse)?.into_iter().flatten().collect();
+            support::validate(&periods)?;
+            Ok(periods.len())
+        },
+        builtin: || owned(support::BUILTIN),
     },
     Kind {
         name: "oui",

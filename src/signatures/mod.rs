@@ -10,6 +10,7 @@ pub mod oui;
 pub mod scan_ports;
 pub mod scan_thresholds;
 pub mod scanner_tools;
+pub mod support;
 pub mod telnet_prompts;
 pub mod vendors;
 

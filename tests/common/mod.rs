@@ -30,7 +30,7 @@ pub fn analyze(paths: &[&Path], threads: usize) -> Result<Report, iotwatch::capt
         ..Config::default()
     };
     let a = pipeline::run(&mut tl, config, Registry::builtin(), &mut |_| {})?;
-    Ok(build_report(a, tl.files()))
+    Ok(build_report(a, tl.files(), &Default::default()))
 }
 
 pub fn json(r: &Report) -> String {
