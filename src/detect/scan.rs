@@ -7,6 +7,11 @@
 //! A source's traffic may be split over several workers (flows are sharded by
 //! address pair), so every field merges exactly, and the verdict is made once
 //! on the merged state: the report is the same whatever the thread count.
+//!
+//! A source's activity is kept per half-hour window; at the end, runs of
+//! consecutive active windows are merged into episodes, one `scan` event per
+//! source and episode. Windows, not idle timers, so that workers that each
+//! saw part of a scan agree on where its episodes start and end.
 
 use std::net::IpAddr;
 
@@ -23,8 +28,18 @@ use crate::output::report::mac_string;
 use crate::signatures::scan_ports;
 use crate::signatures::scan_thresholds::{self, ScanThresholds};
 
-/// Sources tracked per worker; past this, the least active one is replaced.
+/// Sources (per window) tracked per worker; past this, the least active one
+/// is replaced.
 pub const MAX_SOURCES: usize = 4096;
+/// The window of activity: a source idle for a whole window ends an episode.
+pub const EPISODE_WINDOW: Nanos = 30 * 60 * 1_000_000_000;
+
+/// A source in one window.
+type Key = (IpAddr, u32);
+
+fn key(ip: IpAddr, ts: Nanos) -> Key {
+    (ip, (ts / EPISODE_WINDOW) as u32)
+}
 /// Port-count buckets per source. Each keeps the lowest port that fell in it
 /// with an exact count; SYNs to other ports of the bucket are summed apart.
 /// "Lowest port" does not depend on the order packets arrive in, so workers'
@@ -198,7 +213,7 @@ pub fn odd_tcp_flags(flags: u8) -> bool {
 
 /// Per-worker scan state.
 pub struct ScanDetector {
-    sources: FxHashMap<IpAddr, Source>,
+    sources: FxHashMap<Key, Source>,
     /// Distinct-count sketches this detector may still allocate.
     sketches_left: u32,
     /// Sources replaced because the table was full.
@@ -220,11 +235,12 @@ impl Default for ScanDetector {
 impl ScanDetector {
     /// The source's state, and the sketch budget it may draw on.
     fn source(&mut self, ip: IpAddr, ts: Nanos) -> (&mut Source, &mut u32) {
+        let k = key(ip, ts);
         // The membership lookup only when full: one hash lookup per SYN otherwise.
-        if self.sources.len() >= MAX_SOURCES && !self.sources.contains_key(&ip) {
+        if self.sources.len() >= MAX_SOURCES && !self.sources.contains_key(&k) {
             self.evict();
         }
-        let s = self.sources.entry(ip).or_default();
+        let s = self.sources.entry(k).or_default();
         s.touch(ts);
         (s, &mut self.sketches_left)
     }
@@ -240,10 +256,10 @@ impl ScanDetector {
             .cycle()
             .skip(skip)
             .take(16)
-            .min_by_key(|(ip, s)| (s.activity(), **ip))
-            .map(|(ip, _)| *ip);
-        if let Some(ip) = victim {
-            self.sources.remove(&ip);
+            .min_by_key(|(k, s)| (s.activity(), **k))
+            .map(|(k, _)| *k);
+        if let Some(k) = victim {
+            self.sources.remove(&k);
             self.evicted += 1;
         }
     }
@@ -275,16 +291,18 @@ impl ScanDetector {
     }
 
     /// How a first contact by `client` ended: `Some(true)` answered by
-    /// SYN-ACK, `Some(false)` refused by RST, `None` never answered.
+    /// SYN-ACK, `Some(false)` refused by RST, `None` never answered. `syn_ts`
+    /// is the time of its SYN (it belongs to that window), `ts` the end.
     pub fn outcome(
         &mut self,
         client: IpAddr,
         server: IpAddr,
         port: u16,
         answered: Option<bool>,
+        syn_ts: Nanos,
         ts: Nanos,
     ) {
-        let Some(s) = self.sources.get_mut(&client) else {
+        let Some(s) = self.sources.get_mut(&key(client, syn_ts)) else {
             return;
         };
         s.last_ts = s.last_ts.max(ts);
@@ -335,23 +353,42 @@ impl ScanDetector {
 
     pub fn merge(&mut self, other: ScanDetector) {
         self.evicted += other.evicted;
-        for (ip, o) in other.sources {
-            match self.sources.get_mut(&ip) {
+        for (k, o) in other.sources {
+            match self.sources.get_mut(&k) {
                 Some(s) => s.merge(&o),
                 None => {
-                    self.sources.insert(ip, o);
+                    self.sources.insert(k, o);
                 }
             }
         }
     }
 
-    /// The scan events: one per source with a verdict, in source order.
+    /// The scan events: one per source and episode (a run of consecutive
+    /// active windows) with a verdict, in source and time order.
     pub fn events(&self, home: &HomeNets) -> Vec<Event> {
-        let mut ips: Vec<&IpAddr> = self.sources.keys().collect();
-        ips.sort();
-        ips.into_iter()
-            .filter_map(|ip| verdict(*ip, &self.sources[ip], home))
-            .collect()
+        let mut keys: Vec<&Key> = self.sources.keys().collect();
+        keys.sort();
+        let mut events = Vec::new();
+        let mut episode: Option<(Key, Source)> = None;
+        for k in keys {
+            let s = &self.sources[k];
+            match &mut episode {
+                Some(((ip, last), e)) if *ip == k.0 && *last + 1 == k.1 => {
+                    e.merge(s);
+                    *last = k.1;
+                }
+                _ => {
+                    if let Some(((ip, _), e)) = episode.take() {
+                        events.extend(verdict(ip, &e, home));
+                    }
+                    episode = Some((*k, s.clone()));
+                }
+            }
+        }
+        if let Some(((ip, _), e)) = episode {
+            events.extend(verdict(ip, &e, home));
+        }
+        events
     }
 }
 

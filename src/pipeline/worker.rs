@@ -329,6 +329,7 @@ fn flow_ended(
             f.key.addr(c.other()),
             f.key.port(c.other()),
             answered,
+            f.first_ts,
             f.last_ts,
         );
     }

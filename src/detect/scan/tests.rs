@@ -77,7 +77,14 @@ fn random_sequence_numbers_are_not_mirai_but_a_failing_fan_out_is_a_scanner() {
             ),
             &home,
         );
-        d.outcome(v4(CAMERA), v4(t), 23, None, u64::from(i) + 1);
+        d.outcome(
+            v4(CAMERA),
+            v4(t),
+            23,
+            None,
+            u64::from(i) + 1,
+            u64::from(i) + 1,
+        );
     }
     let ev = scan_events(&d);
     assert_eq!(ev.len(), 1);
@@ -95,7 +102,14 @@ fn busy_client_with_answered_connections_is_not_a_scanner() {
     for i in 0..200u32 {
         let t = 0x6810_0000 + (i % 60);
         d.syn(&syn(v4(0xC0A8_0150), v4(t), 443, i, u64::from(i)), &home);
-        d.outcome(v4(0xC0A8_0150), v4(t), 443, Some(i % 20 != 0), u64::from(i));
+        d.outcome(
+            v4(0xC0A8_0150),
+            v4(t),
+            443,
+            Some(i % 20 != 0),
+            u64::from(i),
+            u64::from(i),
+        );
     }
     assert!(scan_events(&d).is_empty());
 }
@@ -108,7 +122,14 @@ fn peer_to_peer_failures_on_scattered_ports_are_not_a_scan() {
         let t = 0x2400_0000 + i * 104_729;
         let port = 1024 + (i * 613) as u16 % 60_000;
         d.syn(&syn(v4(0x0A00_020F), v4(t), port, i, u64::from(i)), &home);
-        d.outcome(v4(0x0A00_020F), v4(t), port, Some(false), u64::from(i));
+        d.outcome(
+            v4(0x0A00_020F),
+            v4(t),
+            port,
+            Some(false),
+            u64::from(i),
+            u64::from(i),
+        );
     }
     assert!(scan_events(&d).is_empty());
 }
@@ -121,7 +142,14 @@ fn vertical_scan_of_one_host_inbound() {
     for port in 1..=200u16 {
         d.syn(&syn(attacker, v4(CAMERA), port, 7, u64::from(port)), &home);
         let open = port == 23 || port == 80;
-        d.outcome(attacker, v4(CAMERA), port, Some(open), u64::from(port));
+        d.outcome(
+            attacker,
+            v4(CAMERA),
+            port,
+            Some(open),
+            u64::from(port),
+            u64::from(port),
+        );
     }
     let ev = scan_events(&d);
     assert_eq!(ev.len(), 1);
@@ -142,7 +170,7 @@ fn ipv6_scans_are_seen_without_a_mirai_check() {
     for i in 0..50u16 {
         let dst: IpAddr = format!("2001:db8::{i:x}").parse().unwrap();
         d.syn(&syn(src, dst, 23, 0, u64::from(i)), &home);
-        d.outcome(src, dst, 23, None, u64::from(i));
+        d.outcome(src, dst, 23, None, u64::from(i), u64::from(i));
     }
     let ev = scan_events(&d);
     assert_eq!(ev[0].verdict, "scanner");
@@ -194,8 +222,8 @@ fn split_over_workers_merges_to_the_same_events() {
         } else {
             None
         };
-        one.outcome(v4(CAMERA), v4(x), port, answered, i);
-        parts[(x % 2) as usize].outcome(v4(CAMERA), v4(x), port, answered, i);
+        one.outcome(v4(CAMERA), v4(x), port, answered, i, i);
+        parts[(x % 2) as usize].outcome(v4(CAMERA), v4(x), port, answered, i, i);
     }
     let [a, b] = parts;
     let mut merged = ScanDetector::default();
@@ -217,4 +245,39 @@ fn sources_are_bounded() {
     }
     assert!(d.sources.len() <= MAX_SOURCES);
     assert!(d.evicted >= 2 * MAX_SOURCES as u64);
+}
+
+/// Two bursts of the same scanner an hour apart are two episodes, two
+/// events; a scan that runs across a window boundary stays one.
+#[test]
+fn episodes_split_on_idle_windows() {
+    let home = HomeNets::default();
+    let burst = |d: &mut ScanDetector, start: Nanos| {
+        for i in 0..200u32 {
+            let t = 0x0B00_0000 + i;
+            let ts = start + u64::from(i) * 1_000_000;
+            d.syn(
+                &Syn {
+                    ts,
+                    src: v4(CAMERA),
+                    src_mac: None,
+                    dst: v4(t),
+                    dst_port: 23,
+                    seq: t,
+                    window: 5840,
+                    has_options: false,
+                },
+                &home,
+            );
+            d.outcome(v4(CAMERA), v4(t), 23, None, ts, ts);
+        }
+    };
+    let mut d = ScanDetector::default();
+    burst(&mut d, EPISODE_WINDOW / 2);
+    burst(&mut d, EPISODE_WINDOW * 3);
+    assert_eq!(d.events(&home).len(), 2);
+    // Straddling a boundary: one episode.
+    let mut d = ScanDetector::default();
+    burst(&mut d, EPISODE_WINDOW - 100_000_000);
+    assert_eq!(d.events(&home).len(), 1);
 }
