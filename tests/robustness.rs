@@ -65,12 +65,6 @@ fn bit_flipped_and_truncated_corpus_files_never_panic() {
 /// output. The `fingerprint_parsers` fuzz target does the same, unbounded.
 #[test]
 fn fingerprint_parsers_on_damaged_input() {
-    use iotwatch::proto::{Endpoint, Output, dhcp, dns, snmp, ssdp, tls, tplink};
-    let ep = Endpoint {
-        ip: std::net::Ipv4Addr::new(192, 168, 1, 2).into(),
-        port: 5353,
-        mac: Some([2, 0, 0, 0, 0, 1]),
-    };
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -107,21 +101,7 @@ fn fingerprint_parsers_on_damaged_input() {
         inputs.push((0..len).map(|_| next() as u8).collect());
     }
     for data in &inputs {
-        let mut out = Output::default();
-        dhcp::dhcpv4(data, 0, &ep, &mut out);
-        dhcp::dhcpv6(data, 0, &ep, &mut out);
-        let mut name = [0u8; 256];
-        let _ = dns::query_name(data, &mut name);
-        if let Ok(m) = hickory_proto::op::Message::from_vec(data) {
-            dns::mdns_facts(&m, 0, &ep, &mut out);
-        }
-        ssdp::ssdp_facts(data, 0, &ep, &mut out);
-        if let Some(h) = tls::parse_client_hello(data) {
-            assert_eq!(h.ja3().len(), 32);
-            assert!(h.ja4().len() < 40);
-        }
-        tplink::sysinfo_facts(&tplink::deobfuscate(data), 0, &ep, &mut out);
-        snmp::system_facts(data, 0, &ep, &mut out);
+        let out = iotwatch::proto::run_fingerprint_parsers(data);
         assert!(out.facts.list.len() < 300);
         assert!(out.facts.list.iter().all(|f| f.value.len() <= 200));
     }

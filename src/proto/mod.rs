@@ -205,6 +205,34 @@ pub trait FlowAnalyzer: Send {
     fn end(&mut self, _flow: &FlowInfo, _ts: Nanos, _out: &mut Output) {}
 }
 
+/// Every fingerprinting parser on `data`, as one device's datagram or
+/// segment: what the fuzz target and the damaged-input test drive. Returns
+/// what they produced.
+pub fn run_fingerprint_parsers(data: &[u8]) -> Output {
+    let ep = Endpoint {
+        ip: std::net::Ipv4Addr::new(192, 168, 1, 2).into(),
+        port: 5353,
+        mac: Some([2, 0, 0, 0, 0, 1]),
+    };
+    let mut out = Output::default();
+    dhcp::dhcpv4(data, 0, &ep, &mut out);
+    dhcp::dhcpv6(data, 0, &ep, &mut out);
+    let mut name = [0u8; 256];
+    let _ = dns::query_name(data, &mut name);
+    if let Ok(m) = hickory_proto::op::Message::from_vec(data) {
+        dns::mdns_facts(&m, 0, &ep, &mut out);
+    }
+    ssdp::ssdp_facts(data, 0, &ep, &mut out);
+    if let Some(h) = tls::parse_client_hello(data) {
+        let (ja3, ja4) = (h.ja3(), h.ja4());
+        out.facts.add(0, &ep, "tls", "ja3", ja3.as_bytes(), false);
+        out.facts.add(0, &ep, "tls", "ja4", ja4.as_bytes(), false);
+    }
+    tplink::sysinfo_facts(&tplink::deobfuscate(data), 0, &ep, &mut out);
+    snmp::system_facts(data, 0, &ep, &mut out);
+    out
+}
+
 /// Sentinel for "no analyzer" in the port maps.
 const NONE: u8 = u8::MAX;
 /// Payload packets an unsure probe may look at before the flow is given up
