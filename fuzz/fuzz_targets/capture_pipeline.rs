@@ -13,6 +13,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(cf) = CaptureFile::from_reader("fuzz", Box::new(Cursor::new(data.to_vec()))) else { return };
     let mut tl = Timeline::from_files(vec![cf]);
     if let Ok(a) = pipeline::run(&mut tl, Config::default(), Registry::builtin(), &mut |_| {}) {
-        let _ = iotwatch::output::build_report(a, tl.files());
+        let _ = iotwatch::output::build_report(a, tl.files(), &Default::default());
     }
 });
