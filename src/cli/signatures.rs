@@ -145,13 +145,7 @@ pub fn run(args: SignaturesArgs) -> Result<()> {
                         writeln!(
                             out,
                             "{}\t{}\t{}\t{:?}\t{}\t{end}\t{:?}\t{}",
-                            p.id,
-                            p.vendor,
-                            p.product,
-                            p.matches,
-                            p.pattern.as_str(),
-                            p.kind,
-                            p.source
+                            p.id, p.vendor, p.product, p.matches, p.pattern, p.kind, p.source
                         )?;
                     }
                 }

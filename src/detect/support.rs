@@ -5,8 +5,8 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::signatures::support::{End, EndKind, Match, Period, SupportDb};
-use crate::signatures::vendors::{VendorDb, fold};
+use crate::signatures::support::{End, EndKind, Match, Period, SupportDb, fold_text};
+use crate::signatures::vendors::fold;
 
 /// What the report says about a device's support.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -42,30 +42,31 @@ pub struct Known<'a> {
     pub os: Option<&'a str>,
 }
 
-/// Whether a period's maker is the device's (when the device's is known).
-fn same_maker(p: &Period, vendor: Option<&str>, vendors: &VendorDb) -> bool {
+/// Whether a period's maker is the device's (`vendor`: the device's vendor
+/// folded, when known).
+fn same_maker(p: &Period, vendor: Option<&str>) -> bool {
     let Some(v) = vendor else { return true };
-    let (a, b) = (fold(&vendors.canonical(&p.vendor)), fold(v));
-    a.contains(&b) || b.contains(&a) || fold(&p.vendor).contains(&b)
+    p.vendor_keys
+        .iter()
+        .any(|k| !k.is_empty() && (k.contains(v) || v.contains(k.as_str())))
 }
 
 pub fn assess(k: &Known<'_>, as_of: NaiveDate, warn_days: i64) -> Support {
     let db = SupportDb::builtin();
-    let vendors = VendorDb::builtin();
+    let vendor = k.vendor.map(fold).filter(|v| !v.is_empty());
+    let vendor = vendor.as_deref();
     let model_hit = k.model.and_then(|m| {
+        let folded = fold_text(m);
         db.all()
             .iter()
-            .find(|p| {
-                p.matches == Match::Model
-                    && same_maker(p, k.vendor, vendors)
-                    && p.pattern.is_match(m)
-            })
+            .find(|p| p.matches == Match::Model && p.is_match(m, &folded) && same_maker(p, vendor))
             .map(|p| (p, format!("model {m}")))
     });
     let os_hit = k.os.and_then(|o| {
+        let folded = fold_text(o);
         db.all()
             .iter()
-            .find(|p| p.matches == Match::Os && p.pattern.is_match(o))
+            .find(|p| p.matches == Match::Os && p.is_match(o, &folded))
             .map(|p| (p, format!("os {o}")))
     });
     // The model's own period first (its maker's promise); its OS release's
@@ -89,10 +90,10 @@ pub fn assess(k: &Known<'_>, as_of: NaiveDate, warn_days: i64) -> Support {
         s.matched = Some(m);
         return s;
     } else {
-        let policy = k.vendor.and_then(|v| {
+        let policy = vendor.and_then(|v| {
             db.all()
                 .iter()
-                .find(|p| p.matches == Match::Vendor && same_maker(p, Some(v), vendors))
+                .find(|p| p.matches == Match::Vendor && same_maker(p, Some(v)))
         });
         let mut s = Support::unknown(match (k.model, k.os, policy) {
             (None, None, _) => "neither the model nor the OS version is visible in the traffic",

@@ -58,7 +58,15 @@ pub struct Period {
     pub vendor: String,
     pub product: String,
     pub matches: Match,
-    pub pattern: Regex,
+    /// The pattern's text; compiled on first use (see [`Period::is_match`]).
+    pub pattern: String,
+    /// The longest literal run of the pattern, folded: a value that lacks it
+    /// cannot match, so most rows are passed over without their regex.
+    literal: String,
+    regex: OnceLock<Option<Regex>>,
+    /// The maker's names folded (as given, and as iotwatch reports it), set
+    /// when the table is installed: compared with each device's vendor.
+    pub vendor_keys: [String; 2],
     pub end: End,
     pub kind: EndKind,
     pub confidence: String,
@@ -69,6 +77,67 @@ pub struct Period {
     pub line: usize,
 }
 
+fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .unicode(false)
+        .build()
+}
+
+/// Letters and digits only, lower case: "TL-WR940N" and "tl wr940n" fold alike.
+pub fn fold_text(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The longest run of literal text in a pattern (escapes undone), folded.
+fn literal_of(pattern: &str) -> String {
+    let mut best = String::new();
+    let mut cur = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if !e.is_ascii_alphanumeric() => cur.push(e),
+                _ => {
+                    // A class such as \s or \d ends the run.
+                    if fold_text(&cur).len() > best.len() {
+                        best = fold_text(&cur);
+                    }
+                    cur.clear();
+                }
+            },
+            c if c.is_ascii_alphanumeric() || c == ' ' || c == '-' || c == '_' => cur.push(c),
+            _ => {
+                if fold_text(&cur).len() > best.len() {
+                    best = fold_text(&cur);
+                }
+                cur.clear();
+            }
+        }
+    }
+    if fold_text(&cur).len() > best.len() {
+        best = fold_text(&cur);
+    }
+    best
+}
+
+impl Period {
+    /// Whether `value` (a model or "OS version") matches; `folded` is
+    /// `fold_text(value)`, computed once by the caller.
+    pub fn is_match(&self, value: &str, folded: &str) -> bool {
+        if !folded.contains(&self.literal) {
+            return false;
+        }
+        self.regex
+            .get_or_init(|| compile(&self.pattern).ok())
+            .as_ref()
+            .is_some_and(|r| r.is_match(value))
+    }
+}
+
 pub fn parse(file: &str, text: &str) -> Result<Vec<Period>, SigError> {
     parse_tsv(file, text, |r| {
         let matches = match r.get("match")? {
@@ -77,11 +146,10 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Period>, SigError> {
             "vendor" => Match::Vendor,
             m => return Err(r.error(format!("match '{m}' is not model, os or vendor"))),
         };
-        let pattern = RegexBuilder::new(r.get("pattern")?)
-            .case_insensitive(true)
-            .unicode(false)
-            .build()
-            .map_err(|e| r.error(format!("pattern does not compile: {e}")))?;
+        // Compiled by `validate` (signatures check, overlays, the tests),
+        // and otherwise only when a device gets to it: all 1,600 compiled
+        // would cost 16 MB and 40 ms at every start.
+        let pattern = r.get("pattern")?.to_string();
         let end = match r.get("end")? {
             "ended" => End::Ended,
             "possibly-ended" => End::PossiblyEnded,
@@ -100,6 +168,9 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Period>, SigError> {
             k => return Err(r.error(format!("end_kind '{k}' is unknown"))),
         };
         Ok(Period {
+            literal: literal_of(&pattern),
+            regex: OnceLock::new(),
+            vendor_keys: Default::default(),
             id: r.get("id")?.to_string(),
             vendor: r.get("vendor")?.to_string(),
             product: r.get_or_empty("product")?.to_string(),
@@ -117,8 +188,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Period>, SigError> {
     })
 }
 
-/// Ids are unique; two rows for the same thing (same match and pattern)
-/// with different ends need a note saying why.
+/// Patterns compile; ids are unique; two rows for the same thing (same
+/// match and pattern) with different ends need a note saying why.
 pub fn validate(periods: &[Period]) -> Result<(), SigError> {
     let mut ids = FxHashSet::default();
     let mut same: FxHashMap<(u8, &str), &Period> = FxHashMap::default();
@@ -128,6 +199,9 @@ pub fn validate(periods: &[Period]) -> Result<(), SigError> {
             line: p.line,
             message,
         };
+        if let Err(e) = compile(&p.pattern) {
+            return Err(err(format!("pattern does not compile: {e}")));
+        }
         if !ids.insert(p.id.as_str()) {
             return Err(err(format!("duplicate id '{}'", p.id)));
         }
@@ -161,10 +235,19 @@ fn builtin_periods() -> Vec<Period> {
 }
 
 impl SupportDb {
+    fn new(mut periods: Vec<Period>) -> SupportDb {
+        let vendors = super::vendors::VendorDb::builtin();
+        for p in &mut periods {
+            p.vendor_keys = [
+                super::vendors::fold(&p.vendor),
+                super::vendors::fold(&vendors.canonical(&p.vendor)),
+            ];
+        }
+        SupportDb { periods }
+    }
+
     pub fn builtin() -> &'static SupportDb {
-        DB.get_or_init(|| SupportDb {
-            periods: builtin_periods(),
-        })
+        DB.get_or_init(|| SupportDb::new(builtin_periods()))
     }
 
     /// Puts `DIR/support/*.tsv` before the built-in periods for this process.
@@ -176,7 +259,7 @@ impl SupportDb {
         let n = all.len();
         validate(&all)?;
         all.extend(builtin_periods());
-        DB.set(SupportDb { periods: all }).map_err(|_| SigError {
+        DB.set(SupportDb::new(all)).map_err(|_| SigError {
             file: dir.join("support").display().to_string(),
             line: 0,
             message: "support periods already in use".into(),
@@ -215,10 +298,6 @@ mod tests {
                 "not a date",
             ),
             (
-                "a\tX\tp\tmodel\t(\t2023-01-01\tsupport-end\t-\ts\t-\t",
-                "does not compile",
-            ),
-            (
                 "a\tX\tp\tfirmware\t^A$\t2023-01-01\tsupport-end\t-\ts\t-\t",
                 "match 'firmware'",
             ),
@@ -242,5 +321,19 @@ mod tests {
         .unwrap();
         let e = validate(&two).err().unwrap();
         assert_eq!(e.line, 3);
+        let bad = parse(
+            "s.tsv",
+            &format!("{HEAD}a\tX\tp\tmodel\t(\t2023-01-01\tsupport-end\t-\ts\t-\t\n"),
+        )
+        .unwrap();
+        let e = validate(&bad).err().unwrap();
+        assert!(e.message.contains("does not compile") && e.line == 2);
+        let bad = parse(
+            "s.tsv",
+            &format!("{HEAD}a\tX\tp\tmodel\t(\t2023-01-01\tsupport-end\t-\ts\t-\t\n"),
+        )
+        .unwrap();
+        let e = validate(&bad).err().unwrap();
+        assert!(e.message.contains("does not compile") && e.line == 2);
     }
 }
