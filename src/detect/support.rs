@@ -14,9 +14,11 @@ pub struct Support {
     /// `supported`, `ending-soon`, `ended` or `unknown`.
     pub status: &'static str,
     pub end: Option<String>,
-    pub source: Option<String>,
+    /// Borrowed from the support table, which lives for the whole run: a
+    /// network of thousands of devices shares a few sources.
+    pub source: Option<&'static str>,
     /// The rule that matched, and what of the device it matched.
-    pub rule: Option<String>,
+    pub rule: Option<&'static str>,
     pub matched: Option<String>,
     /// Why the status is what it is, in words (always set for `unknown`).
     pub reason: Option<String>,
@@ -85,8 +87,8 @@ pub fn assess(k: &Known<'_>, as_of: NaiveDate, warn_days: i64) -> Support {
         } else {
             "its maker publishes a policy, not a date for this model"
         });
-        s.source = Some(p.source.clone());
-        s.rule = Some(p.id.clone());
+        s.source = Some(p.source.as_str());
+        s.rule = Some(p.id.as_str());
         s.matched = Some(m);
         return s;
     } else {
@@ -103,8 +105,8 @@ pub fn assess(k: &Known<'_>, as_of: NaiveDate, warn_days: i64) -> Support {
             _ => "no support period is listed for this model or OS version",
         });
         if let Some(p) = policy {
-            s.source = Some(p.source.clone());
-            s.rule = Some(p.id.clone());
+            s.source = Some(p.source.as_str());
+            s.rule = Some(p.id.as_str());
         }
         return s;
     };
@@ -139,8 +141,8 @@ pub fn assess(k: &Known<'_>, as_of: NaiveDate, warn_days: i64) -> Support {
     Support {
         status,
         end,
-        source: Some(p.source.clone()),
-        rule: Some(p.id.clone()),
+        source: Some(p.source.as_str()),
+        rule: Some(p.id.as_str()),
         matched: Some(matched),
         reason: reason.map(String::from),
     }

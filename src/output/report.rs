@@ -100,10 +100,11 @@ pub struct CodeOfPractice {
 }
 
 #[derive(Debug, Serialize)]
+/// Borrowed from the vendor table, which lives for the whole run.
 pub struct Disclosure {
-    pub policy_url: Option<String>,
-    pub contact: Option<String>,
-    pub source: String,
+    pub policy_url: Option<&'static str>,
+    pub contact: Option<&'static str>,
+    pub source: &'static str,
 }
 
 /// An `end_of_support` event: severity by how long ago support ended and
@@ -140,7 +141,7 @@ fn end_of_support_event(
             os: id.os.clone(),
             end: s.end.clone(),
             status: s.status,
-            source: s.source.clone(),
+            source: s.source.map(String::from),
             matched: s.matched.clone(),
         }),
     }
@@ -232,9 +233,9 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
                     .as_deref()
                     .and_then(|v| vendors.find(v))
                     .map(|v| Disclosure {
-                        policy_url: v.policy_url.clone(),
-                        contact: v.contact.clone(),
-                        source: v.source.clone(),
+                        policy_url: v.policy_url.as_deref(),
+                        contact: v.contact.as_deref(),
+                        source: v.source.as_str(),
                     });
             DeviceReport {
                 mac,
