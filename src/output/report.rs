@@ -199,6 +199,7 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
     let mut identifier = Identifier::default();
     let vendors = crate::signatures::vendors::VendorDb::builtin();
     let mut eos_events = Vec::new();
+    let mut assessed: rustc_hash::FxHashMap<_, Support> = rustc_hash::FxHashMap::default();
     let devices: Vec<DeviceReport> = analysis
         .inventory
         .into_devices()
@@ -216,15 +217,23 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
                 },
                 &mut d,
             );
-            let support = assess(
-                &Known {
-                    vendor: id.vendor.as_deref(),
-                    model: id.model.as_deref(),
-                    os: id.os.as_deref(),
-                },
-                opts.as_of,
-                opts.warn_days,
-            );
+            // Devices alike (thousands of "Linux" hosts of one maker) share
+            // one assessment.
+            let known = (id.vendor.clone(), id.model.clone(), id.os.clone());
+            let support = assessed
+                .entry(known)
+                .or_insert_with(|| {
+                    assess(
+                        &Known {
+                            vendor: id.vendor.as_deref(),
+                            model: id.model.as_deref(),
+                            os: id.os.as_deref(),
+                        },
+                        opts.as_of,
+                        opts.warn_days,
+                    )
+                })
+                .clone();
             if matches!(support.status, "ended" | "ending-soon") {
                 eos_events.push(end_of_support_event(&mac, &id, &support, d.last_seen, opts));
             }
