@@ -109,7 +109,7 @@ pub fn dhcpv4(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
             (1, 77) => fact(&client, "user_class", v),
             // FQDN: flags, two obsolete rcode bytes, then the name (usually
             // ASCII; the wire form's length bytes are made printable).
-            (1, 81) if v.len() > 3 => fact(&client, "fqdn", &dns_text(&v[3..])),
+            (1, 81) if v.len() > 3 => fqdn_text(&v[3..], |t| fact(&client, "fqdn", t)),
             // The hostname the server hands out is the client's name.
             (2, 12) => fact(&client, "hostname", v),
             (2, 15) => fact(sender, "domain", v),
@@ -125,31 +125,17 @@ pub fn dhcpv4(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
     true
 }
 
-/// A DNS wire-format name as dotted text, or the bytes as they are when
-/// they are already text.
-fn dns_text(v: &[u8]) -> Vec<u8> {
-    if v.first()
-        .is_some_and(|&b| b < 64 && b > 0 && !b.is_ascii_graphic())
-    {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while let Some(&len) = v.get(i) {
-            let len = usize::from(len);
-            if len == 0 || len > 63 {
-                break;
-            }
-            let Some(label) = v.get(i + 1..i + 1 + len) else {
-                break;
-            };
-            if !out.is_empty() {
-                out.push(b'.');
-            }
-            out.extend_from_slice(label);
-            i += 1 + len;
-        }
-        out
-    } else {
-        v.to_vec()
+/// An FQDN option's name as dotted text: DNS wire format (RFC 4702 and 4704
+/// ask for it) read by the DNS decoder, or the bytes as they are when a
+/// client sent plain text.
+fn fqdn_text(v: &[u8], f: impl FnOnce(&[u8])) {
+    let mut name = [0u8; 256];
+    let wire = v
+        .first()
+        .is_some_and(|&b| b > 0 && b < 64 && !b.is_ascii_graphic());
+    match wire.then(|| super::dns::wire_name(v, &mut name)).flatten() {
+        Some(n) => f(&name[..n]),
+        None => f(v),
     }
 }
 
@@ -177,7 +163,7 @@ pub fn dhcpv6(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
                 fact("vendor_class", text.as_bytes());
             }
             15 => fact("user_class", &opaque_list(v)),
-            39 if !v.is_empty() => fact("fqdn", &dns_text(&v[1..])),
+            39 if !v.is_empty() => fqdn_text(&v[1..], |t| fact("fqdn", t)),
             _ => {}
         }
     }

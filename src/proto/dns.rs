@@ -126,9 +126,20 @@ pub fn query_name(d: &[u8], out: &mut [u8; 256]) -> Option<usize> {
     if !is_query || questions == 0 {
         return Some(0);
     }
-    let (mut at, mut n) = (12, 0);
+    wire_name(&d[12..], out)
+}
+
+/// Writes an uncompressed wire-format name (length-prefixed labels, ending
+/// with a zero length or the data) into `out` as dotted text; its length,
+/// or `None` when a label is a pointer, over 63 bytes, cut short, or the
+/// name is over 255 bytes. Shared with DHCP's FQDN options.
+pub fn wire_name(d: &[u8], out: &mut [u8; 256]) -> Option<usize> {
+    let (mut at, mut n) = (0, 0);
     loop {
-        let len = usize::from(*d.get(at)?);
+        let Some(&len) = d.get(at) else {
+            return Some(n);
+        };
+        let len = usize::from(len);
         if len == 0 {
             return Some(n);
         }

@@ -226,15 +226,20 @@ fn header<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 
 /// UPnP device description elements worth keeping (UPnP Device Architecture
 /// 2.0, section 2.3), by the evidence field they go to.
-const UPNP_TAGS: &[(&str, &str)] = &[
-    ("manufacturer", "manufacturer"),
-    ("modelName", "model_name"),
-    ("modelNumber", "model_number"),
-    ("modelDescription", "model_description"),
-    ("friendlyName", "friendly_name"),
-    ("deviceType", "device_type"),
-    ("firmwareVersion", "firmware"),
-    ("softwareVersion", "firmware"),
+/// (opening tag, closing tag, field): written out, so no tag is formatted per line.
+const UPNP_TAGS: &[(&str, &str, &str)] = &[
+    ("<manufacturer>", "</manufacturer>", "manufacturer"),
+    ("<modelName>", "</modelName>", "model_name"),
+    ("<modelNumber>", "</modelNumber>", "model_number"),
+    (
+        "<modelDescription>",
+        "</modelDescription>",
+        "model_description",
+    ),
+    ("<friendlyName>", "</friendlyName>", "friendly_name"),
+    ("<deviceType>", "</deviceType>", "device_type"),
+    ("<firmwareVersion>", "</firmwareVersion>", "firmware"),
+    ("<softwareVersion>", "</softwareVersion>", "firmware"),
 ];
 
 /// Facts a response line shows about the server: its `Server` header, the
@@ -258,20 +263,19 @@ fn response_facts(
     } else if let Some(v) = header(line, b"content-type:") {
         *xml = memchr::memmem::find(v, b"xml").is_some();
     } else if *xml && memchr::memchr(b'<', line).is_some() {
-        for (tag, field) in UPNP_TAGS {
-            if let Some(v) = element(line, tag) {
+        for (open, close, field) in UPNP_TAGS {
+            if let Some(v) = element(line, open, close) {
                 facts.add(ts, server, "upnp", field, v, false);
             }
         }
     }
 }
 
-/// The text of `<tag>…</tag>` within one line.
-fn element<'a>(line: &'a [u8], tag: &str) -> Option<&'a [u8]> {
-    let open = format!("<{tag}>");
+/// The text between `open` and `close` tags within one line.
+fn element<'a>(line: &'a [u8], open: &str, close: &str) -> Option<&'a [u8]> {
     let at = memchr::memmem::find(line, open.as_bytes())? + open.len();
     let rest = &line[at..];
-    let end = memchr::memmem::find(rest, format!("</{tag}>").as_bytes())?;
+    let end = memchr::memmem::find(rest, close.as_bytes())?;
     Some(rest[..end].trim_ascii()).filter(|v| !v.is_empty())
 }
 

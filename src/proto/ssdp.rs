@@ -62,13 +62,22 @@ pub fn ssdp_facts(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) {
         if value.is_empty() {
             continue;
         }
-        let field = match name.trim_ascii().to_ascii_lowercase().as_slice() {
-            b"server" if announce => "server",
-            b"nt" | b"st" if announce => "type",
-            b"usn" if announce => "usn",
-            b"location" if announce => "location",
-            b"user-agent" => "user_agent",
-            _ => continue,
+        let name = name.trim_ascii();
+        let is = |h: &[u8]| name.eq_ignore_ascii_case(h);
+        let field = if is(b"user-agent") {
+            "user_agent"
+        } else if !announce {
+            continue;
+        } else if is(b"server") {
+            "server"
+        } else if is(b"nt") || is(b"st") {
+            "type"
+        } else if is(b"usn") {
+            "usn"
+        } else if is(b"location") {
+            "location"
+        } else {
+            continue;
         };
         out.facts.add(ts, sender, "ssdp", field, value, on_link);
     }

@@ -106,13 +106,14 @@ pub fn sysinfo_facts(json: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output
         return false;
     }
     let mut any = false;
+    // JSON keys as they appear, opening quote of the value included.
     for (key, field) in [
-        ("model", "model"),
-        ("sw_ver", "sw_ver"),
-        ("hw_ver", "hw_ver"),
-        ("dev_name", "dev_name"),
-        ("type", "type"),
-        ("mic_type", "type"),
+        ("\"model\":\"", "model"),
+        ("\"sw_ver\":\"", "sw_ver"),
+        ("\"hw_ver\":\"", "hw_ver"),
+        ("\"dev_name\":\"", "dev_name"),
+        ("\"type\":\"", "type"),
+        ("\"mic_type\":\"", "type"),
     ] {
         if let Some(v) = json_string(json, key) {
             out.facts.add(ts, sender, "tplink", field, v, false);
@@ -122,11 +123,10 @@ pub fn sysinfo_facts(json: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output
     any
 }
 
-/// The string value of `"key":"…"` (no escapes: the protocol sends none in
-/// these fields).
+/// The string value after `key` (`"model":"`; no escapes: the protocol
+/// sends none in these fields).
 fn json_string<'a>(json: &'a [u8], key: &str) -> Option<&'a [u8]> {
-    let pat = format!("\"{key}\":\"");
-    let at = memchr::memmem::find(json, pat.as_bytes())? + pat.len();
+    let at = memchr::memmem::find(json, key.as_bytes())? + key.len();
     let rest = &json[at..];
     let end = memchr::memchr(b'"', rest)?;
     Some(&rest[..end])
