@@ -34,6 +34,33 @@ pub enum EventKind {
     Bruteforce(crate::detect::credentials::BruteforceEvent),
     Scan(crate::detect::scan::ScanEvent),
     EndOfSupport(EndOfSupportEvent),
+    NewDevice(NewDeviceEvent),
+}
+
+impl EventKind {
+    /// The `kind` name of the JSON object.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Login(_) => "login",
+            EventKind::Bruteforce(_) => "bruteforce",
+            EventKind::Scan(_) => "scan",
+            EventKind::EndOfSupport(_) => "end_of_support",
+            EventKind::NewDevice(_) => "new_device",
+        }
+    }
+}
+
+/// A device the monitor had never seen before (live only: in a capture
+/// file every device would be new).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewDeviceEvent {
+    pub mac: Option<String>,
+    pub ips: Vec<String>,
+    pub vendor: Option<String>,
+    pub hostname: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub model: Option<String>,
 }
 
 /// A device past (or near) the end of its security-update support.

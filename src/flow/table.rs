@@ -272,6 +272,14 @@ impl FlowTable {
         Some(idx)
     }
 
+    /// Moves the table's clock to `now` (when it is later) and ends the
+    /// flows idle past their timeout: a live capture's quiet moments still
+    /// end flows.
+    pub fn expire_at(&mut self, now: Nanos, on_end: &mut impl FnMut(Flow, EndReason)) {
+        self.now = self.now.max(now);
+        self.expire(on_end);
+    }
+
     /// Ends every flow idle past its timeout at the table's current time.
     pub fn expire(&mut self, on_end: &mut impl FnMut(Flow, EndReason)) {
         for class in 0..3 {

@@ -556,6 +556,24 @@ impl Inventory {
         }
     }
 
+    /// The devices seen sending, in no set order, to look at while the
+    /// capture goes on (live monitor).
+    pub fn devices_mut(&mut self) -> impl Iterator<Item = (DeviceKey, &mut Device)> {
+        self.devices
+            .iter_mut()
+            .filter(|(_, d)| d.seen_as_source)
+            .map(|(k, d)| (*k, d))
+    }
+
+    /// Puts back a device remembered from an earlier run (the monitor's
+    /// store), so that it keeps its evidence and totals.
+    pub fn restore(&mut self, key: DeviceKey, mut old: Device) {
+        old.seen_as_source = true;
+        if let Some(d) = self.device(key) {
+            d.merge(old);
+        }
+    }
+
     /// The devices seen sending, in key order.
     pub fn into_devices(self) -> Vec<(DeviceKey, Device)> {
         let mut v: Vec<_> = self

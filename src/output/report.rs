@@ -147,6 +147,107 @@ fn end_of_support_event(
     }
 }
 
+/// Vendor, model and OS: what a support assessment depends on.
+type KnownKey = (Option<String>, Option<String>, Option<String>);
+
+/// Turns inventory devices into report entries: identity, support and the
+/// maker's disclosure facts. Shared by `analyze` (once per device at the end)
+/// and `monitor` (again whenever a device changes).
+pub struct DeviceReporter {
+    identifier: Identifier,
+    vendors: &'static crate::signatures::vendors::VendorDb,
+    /// Devices alike (thousands of "Linux" hosts of one maker) share one
+    /// support assessment.
+    assessed: rustc_hash::FxHashMap<KnownKey, Support>,
+    opts: ReportOptions,
+}
+
+impl DeviceReporter {
+    pub fn new(opts: ReportOptions) -> DeviceReporter {
+        DeviceReporter {
+            identifier: Identifier::default(),
+            vendors: crate::signatures::vendors::VendorDb::builtin(),
+            assessed: rustc_hash::FxHashMap::default(),
+            opts,
+        }
+    }
+
+    /// The device's report entry, and its `end_of_support` event when support
+    /// has ended or ends soon. `exposed`: a default credential was offered to
+    /// or accepted by one of its addresses.
+    pub fn report(
+        &mut self,
+        key: DeviceKey,
+        d: &mut crate::inventory::Device,
+        exposed: bool,
+    ) -> (DeviceReport, Option<Event>) {
+        let opts = &self.opts;
+        let mac = match key {
+            DeviceKey::Mac(m) => Some(mac_string(&m)),
+            DeviceKey::Ip(_) => None,
+        };
+        let id = self.identifier.identify(
+            match key {
+                DeviceKey::Mac(m) => Some(m),
+                DeviceKey::Ip(_) => None,
+            },
+            d,
+        );
+        let known = (id.vendor.clone(), id.model.clone(), id.os.clone());
+        let support = self
+            .assessed
+            .entry(known)
+            .or_insert_with(|| {
+                assess(
+                    &Known {
+                        vendor: id.vendor.as_deref(),
+                        model: id.model.as_deref(),
+                        os: id.os.as_deref(),
+                    },
+                    opts.as_of,
+                    opts.warn_days,
+                )
+            })
+            .clone();
+        let eos = matches!(support.status, "ended" | "ending-soon")
+            .then(|| end_of_support_event(&mac, &id, &support, d.last_seen, opts));
+        let disclosure = id
+            .vendor
+            .as_deref()
+            .and_then(|v| self.vendors.find(v))
+            .map(|v| Disclosure {
+                policy_url: v.policy_url.as_deref(),
+                contact: v.contact.as_deref(),
+                source: v.source.as_str(),
+            });
+        let report = DeviceReport {
+            mac,
+            ips: d.ips.iter().map(|ip| ip.to_string()).collect(),
+            vendor: id.vendor,
+            hostname: id.hostname,
+            kind: id.kind,
+            model: id.model,
+            firmware: id.firmware,
+            os: id.os,
+            confidence: id.confidence,
+            randomised_mac: id.randomised_mac,
+            services: d.services.iter().map(|s| s.label()).collect(),
+            first_seen: rfc3339(d.first_seen),
+            last_seen: rfc3339(d.last_seen),
+            packets: d.packets,
+            bytes: d.bytes,
+            code_of_practice: CodeOfPractice {
+                default_credentials_seen: exposed,
+                disclosure,
+                support_status: support.status,
+            },
+            support,
+            evidence: id.evidence,
+        };
+        (report, eos)
+    }
+}
+
 pub fn mac_string(m: &[u8; 6]) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
@@ -196,80 +297,17 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
             _ => None,
         })
         .collect();
-    let mut identifier = Identifier::default();
-    let vendors = crate::signatures::vendors::VendorDb::builtin();
+    let mut reporter = DeviceReporter::new(*opts);
     let mut eos_events = Vec::new();
-    let mut assessed: rustc_hash::FxHashMap<_, Support> = rustc_hash::FxHashMap::default();
     let devices: Vec<DeviceReport> = analysis
         .inventory
         .into_devices()
         .into_iter()
         .map(|(key, mut d)| {
-            let mac = match key {
-                DeviceKey::Mac(m) => Some(mac_string(&m)),
-                DeviceKey::Ip(_) => None,
-            };
-            let default_credentials_seen = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
-            let id = identifier.identify(
-                match key {
-                    DeviceKey::Mac(m) => Some(m),
-                    DeviceKey::Ip(_) => None,
-                },
-                &mut d,
-            );
-            // Devices alike (thousands of "Linux" hosts of one maker) share
-            // one assessment.
-            let known = (id.vendor.clone(), id.model.clone(), id.os.clone());
-            let support = assessed
-                .entry(known)
-                .or_insert_with(|| {
-                    assess(
-                        &Known {
-                            vendor: id.vendor.as_deref(),
-                            model: id.model.as_deref(),
-                            os: id.os.as_deref(),
-                        },
-                        opts.as_of,
-                        opts.warn_days,
-                    )
-                })
-                .clone();
-            if matches!(support.status, "ended" | "ending-soon") {
-                eos_events.push(end_of_support_event(&mac, &id, &support, d.last_seen, opts));
-            }
-            let disclosure =
-                id.vendor
-                    .as_deref()
-                    .and_then(|v| vendors.find(v))
-                    .map(|v| Disclosure {
-                        policy_url: v.policy_url.as_deref(),
-                        contact: v.contact.as_deref(),
-                        source: v.source.as_str(),
-                    });
-            DeviceReport {
-                mac,
-                ips: d.ips.iter().map(|ip| ip.to_string()).collect(),
-                vendor: id.vendor,
-                hostname: id.hostname,
-                kind: id.kind,
-                model: id.model,
-                firmware: id.firmware,
-                os: id.os,
-                confidence: id.confidence,
-                randomised_mac: id.randomised_mac,
-                services: d.services.iter().map(|s| s.label()).collect(),
-                first_seen: rfc3339(d.first_seen),
-                last_seen: rfc3339(d.last_seen),
-                packets: d.packets,
-                bytes: d.bytes,
-                code_of_practice: CodeOfPractice {
-                    default_credentials_seen,
-                    disclosure,
-                    support_status: support.status,
-                },
-                support,
-                evidence: id.evidence,
-            }
+            let exposed = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
+            let (report, eos) = reporter.report(key, &mut d, exposed);
+            eos_events.extend(eos);
+            report
         })
         .collect();
     let mut events = analysis.out.events;

@@ -6,8 +6,9 @@ use super::report::Report;
 use crate::event::{Event, EventKind};
 use crate::time::rfc3339;
 
-/// One line a person can read for an event.
-fn describe(e: &Event) -> String {
+/// One line a person can read for an event (also the monitor's syslog
+/// message and the TUI's event log).
+pub fn describe(e: &Event) -> String {
     let sev = serde_json::to_value(e.severity)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -83,6 +84,17 @@ fn describe(e: &Event) -> String {
             b.failures,
             b.targets,
             b.default_credentials_tried
+        ),
+        EventKind::NewDevice(n) => format!(
+            "{} [{sev}] new device {} {}{}",
+            rfc3339(e.ts),
+            n.mac.as_deref().unwrap_or("-"),
+            n.ips.join(" "),
+            [&n.vendor, &n.kind, &n.model, &n.hostname]
+                .into_iter()
+                .flatten()
+                .map(|v| format!(" {v}"))
+                .collect::<String>()
         ),
     }
 }

@@ -170,23 +170,61 @@ impl Span {
     }
 }
 
-/// Frames copied out of the reader's buffer for one worker.
-struct Batch {
+/// Frames copied out of a reader's buffer (a file reader's for another
+/// worker, or libpcap's in live capture), to travel between threads.
+/// Batches are reused: no allocation per packet.
+pub struct Batch {
     data: Vec<u8>,
     /// (timestamp, link type, offset in `data`, captured length, wire length)
     frames: Vec<(Nanos, LinkType, u32, u32, u32)>,
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::new()
+    }
+}
+
 impl Batch {
-    fn new() -> Batch {
+    pub fn new() -> Batch {
         Batch {
             data: Vec::with_capacity(BATCH_BYTES + 65_536),
             frames: Vec::with_capacity(BATCH_FRAMES),
         }
     }
 
-    fn full(&self) -> bool {
+    pub fn full(&self) -> bool {
         self.frames.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    #[inline]
+    pub fn push(&mut self, fr: &Frame<'_>) {
+        let off = self.data.len() as u32;
+        self.data.extend_from_slice(fr.data);
+        self.frames
+            .push((fr.ts, fr.link, off, fr.data.len() as u32, fr.orig_len));
+    }
+
+    /// Hands each frame to `f`, then empties the batch for reuse.
+    pub fn drain(&mut self, mut f: impl FnMut(&Frame<'_>)) {
+        for &(ts, link, off, len, orig_len) in &self.frames {
+            f(&Frame {
+                ts,
+                link,
+                data: &self.data[off as usize..(off + len) as usize],
+                orig_len,
+            });
+        }
+        self.frames.clear();
+        self.data.clear();
     }
 }
 
@@ -228,17 +266,7 @@ fn run_sharded(
         let mut w = Worker::new(config.clone(), registry.clone(), n);
         handles.push(thread::spawn(move || {
             for mut b in rx {
-                for &(ts, link, off, len, orig_len) in &b.frames {
-                    let data = &b.data[off as usize..(off + len) as usize];
-                    w.frame(&Frame {
-                        ts,
-                        link,
-                        data,
-                        orig_len,
-                    });
-                }
-                b.frames.clear();
-                b.data.clear();
+                b.drain(|fr| w.frame(fr));
                 // The reader may have finished and dropped its side: fine.
                 let _ = back_tx.send(b);
             }
@@ -266,10 +294,7 @@ fn run_sharded(
         }
         let i = owner - 1;
         let b = &mut current[i];
-        let off = b.data.len() as u32;
-        b.data.extend_from_slice(fr.data);
-        b.frames
-            .push((fr.ts, fr.link, off, fr.data.len() as u32, fr.orig_len));
+        b.push(&fr);
         if b.full() {
             let fresh = spare[i].recv().expect("worker alive");
             let full = std::mem::replace(b, fresh);

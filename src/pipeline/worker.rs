@@ -160,6 +160,48 @@ impl Worker {
         }
     }
 
+    /// Ends the flows idle at wall-clock time `now` (live capture).
+    pub fn expire(&mut self, now: Nanos) {
+        let Worker {
+            flows,
+            inventory,
+            scans,
+            out,
+            config,
+            ..
+        } = self;
+        flows.expire_at(now, &mut |f, why| {
+            flow_ended(f, why, inventory, scans, out, config)
+        });
+        self.absorb_facts();
+    }
+
+    /// The events found since the last call (logins), for live output.
+    pub fn take_events(&mut self) -> Vec<crate::event::Event> {
+        std::mem::take(&mut self.out.events)
+    }
+
+    pub fn inventory_mut(&mut self) -> &mut Inventory {
+        &mut self.inventory
+    }
+
+    pub fn scans(&self) -> &ScanDetector {
+        &self.scans
+    }
+
+    /// Counters so far, with the flow table's figures.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters;
+        c.flows = self.flows.stats();
+        c.decode_errors += self.out.decode_errors;
+        c
+    }
+
+    /// Flows open now.
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
+    }
+
     /// Ends every flow and hands back what this worker found.
     pub fn finish(mut self) -> WorkerResult {
         let Worker {
