@@ -10,6 +10,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse(); // exits with 2 on a usage error
     let result = match cli.command {
         Command::Analyze(args) => iotwatch::cli::analyze::run(args),
+        Command::Monitor(args) => iotwatch::cli::monitor::run(*args),
+        Command::Devices(args) => iotwatch::cli::store::devices(args),
+        Command::Events(args) => iotwatch::cli::store::events(args),
         Command::Signatures(args) => iotwatch::cli::signatures::run(args),
     };
     match result {

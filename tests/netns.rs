@@ -6,103 +6,13 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread::sleep;
 use std::time::Duration;
 
+use common::netns::{Netns, busybox_telnetd, ready, sh};
 use common::{analyze, bruteforces, logins, scans};
 use iotwatch::detect::credentials::Outcome;
-
-struct Netns {
-    scanner: String,
-    target: String,
-}
-
-impl Netns {
-    /// Two namespaces joined by a veth pair on 10.231.N.0/24: the scanner at
-    /// .1, the target at .2 to .9 (several addresses, so a scan has hosts).
-    fn new(tag: &str) -> Option<Netns> {
-        let n = std::process::id() % 200 + 20;
-        let ns = Netns {
-            scanner: format!("iw-{tag}-a-{n}"),
-            target: format!("iw-{tag}-b-{n}"),
-        };
-        let (a, b) = (&ns.scanner, &ns.target);
-        let net = format!("10.231.{n}");
-        let ok = [
-            format!("ip netns add {a}"),
-            format!("ip netns add {b}"),
-            format!("ip link add iwa{n} netns {a} type veth peer name iwb{n} netns {b}"),
-            format!("ip -n {a} link set lo up"),
-            format!("ip -n {b} link set lo up"),
-            format!("ip -n {a} addr add {net}.1/24 dev iwa{n}"),
-            format!("ip -n {a} link set iwa{n} up"),
-            format!("ip -n {b} link set iwb{n} up"),
-        ]
-        .iter()
-        .chain(
-            &(2..10)
-                .map(|h| format!("ip -n {b} addr add {net}.{h}/24 dev iwb{n}"))
-                .collect::<Vec<_>>(),
-        )
-        .all(|c| sh(c));
-        ok.then_some(ns)
-    }
-
-    fn net(&self) -> String {
-        format!("10.231.{}", std::process::id() % 200 + 20)
-    }
-
-    fn exec(&self, ns: &str, cmd: &str) -> bool {
-        sh(&format!("ip netns exec {ns} {cmd}"))
-    }
-
-    fn spawn(&self, ns: &str, cmd: &str) -> Child {
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec ip netns exec {ns} {cmd}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        sh(&format!("ip netns del {}", self.scanner));
-        sh(&format!("ip netns del {}", self.target));
-    }
-}
-
-fn sh(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn ready(tools: &[&str]) -> bool {
-    // Only root may create namespaces.
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0"));
-    if !root {
-        eprintln!("SKIPPED: network-namespace tests need root");
-        return false;
-    }
-    for t in tools {
-        if !sh(&format!("command -v {t}")) {
-            eprintln!("SKIPPED: {t} is not installed");
-            return false;
-        }
-    }
-    true
-}
 
 /// Records on the target side while `scan` runs on the scanner side.
 fn record(ns: &Netns, pcap: &std::path::Path, scan: impl FnOnce(&Netns)) {
@@ -203,45 +113,10 @@ fn record_telnet() -> Option<iotwatch::output::Report> {
     if !ready(&["ip", "tcpdump", "unshare", "python3", "openssl"]) {
         return None;
     }
-    let busybox = Command::new("sh")
-        .arg("-c")
-        .arg("command -v busybox")
-        .output()
-        .unwrap();
-    let busybox = String::from_utf8_lossy(&busybox.stdout).trim().to_string();
-    let applets = Command::new(&busybox)
-        .arg("--list")
-        .output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    if busybox.is_empty()
-        || !String::from_utf8_lossy(&applets)
-            .lines()
-            .any(|l| l == "telnetd")
-    {
-        eprintln!("no busybox with telnetd (apt-get install busybox-static)");
-        return None;
-    }
     let ns = Netns::new("tel")?;
     let net = ns.net();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let hash = Command::new("openssl")
-        .args(["passwd", "-6", "-salt", "iotwatch", "xc3511"])
-        .output()
-        .unwrap();
-    let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
-    std::fs::write(d.join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    std::fs::write(
-        d.join("shadow"),
-        format!("root:{hash}:19000:0:99999:7:::\n"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(&busybox, d.join("login")).unwrap();
-    let server = format!(
-        "unshare -m sh -c 'mount --bind {d}/passwd /etc/passwd && mount --bind {d}/shadow /etc/shadow && exec {busybox} telnetd -F -p 23 -l {d}/login'",
-        d = d.display()
-    );
     // Five wrong pairs from Mirai's dictionary, then the device's default.
     let client = format!(
         r##"python3 - <<'PY'
@@ -270,11 +145,11 @@ PY"##
     );
     let pcap = d.join("telnet.pcap");
     let n = std::process::id() % 200 + 20;
+    let mut telnetd = busybox_telnetd(&ns, d, "xc3511")?;
     let mut dump = ns.spawn(
         &ns.target,
         &format!("tcpdump -U -n -i iwb{n} -w {}", pcap.display()),
     );
-    let mut telnetd = ns.spawn(&ns.target, &server);
     sleep(Duration::from_millis(1500));
     assert!(ns.exec(&ns.scanner, &client), "client ran");
     sleep(Duration::from_millis(1000));

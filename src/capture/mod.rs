@@ -4,7 +4,9 @@
 //! unless several files are merged into one timeline (see [`merge`]).
 
 pub mod file;
+pub mod live;
 pub mod merge;
+pub mod ring;
 
 pub use file::{CaptureError, CaptureFile, FileWarning};
 pub use merge::Timeline;

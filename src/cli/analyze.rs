@@ -8,12 +8,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::capture::Timeline;
-use crate::netconf::HomeNets;
 use crate::output::report::ReportOptions;
 use crate::output::{build_report, summary::write_summary};
 use crate::pipeline::{self, Config};
 use crate::proto::Registry;
-use crate::signatures::credentials::CredentialDb;
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -58,23 +56,12 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let home = if args.home_net.is_empty() {
-        HomeNets::default()
-    } else {
-        HomeNets::parse(args.home_net.iter().map(String::as_str)).map_err(anyhow::Error::msg)?
-    };
+    let home = super::home_nets(&args.home_net)?;
     if args.files.iter().filter(|f| *f == "-").count() > 1 {
         bail!("standard input (-) can be read only once");
     }
     if let Some(dir) = &args.signatures {
-        if !dir.is_dir() {
-            bail!("{}: --signatures needs a directory", dir.display());
-        }
-        crate::signatures::check::check(Some(dir))?;
-        CredentialDb::install_overlay(dir)?;
-        crate::signatures::devices::DeviceRules::install_overlay(dir)?;
-        crate::signatures::vendors::VendorDb::install_overlay(dir)?;
-        crate::signatures::support::SupportDb::install_overlay(dir)?;
+        super::install_signatures(dir)?;
     }
     let mut opts = ReportOptions {
         warn_days: args.warn_days,

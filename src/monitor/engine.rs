@@ -1,0 +1,263 @@
+//! The live pipeline: the same [`Worker`] as `analyze` (decode → flows →
+//! analyzers → inventory → detectors), plus what a capture that never ends
+//! needs: once a second, a `tick` turns what changed into events and device
+//! updates for the outputs (events file, store, control socket).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::capture::{Frame, Nanos};
+use crate::detect::credentials::bruteforce_events;
+use crate::event::{Event, EventKind, NewDeviceEvent, Severity};
+use crate::inventory::{Device, DeviceKey};
+use crate::output::report::{DeviceReport, DeviceReporter, ReportOptions};
+use crate::pipeline::{Config, Counters, Worker};
+use crate::proto::Registry;
+
+const SECOND: Nanos = 1_000_000_000;
+/// A device whose only change is more traffic is re-reported this often.
+const TRAFFIC_REFRESH: Nanos = 30 * SECOND;
+/// Login events kept to find brute force in, and for how long.
+const LOGIN_MEMORY: usize = 10_000;
+const LOGIN_WINDOW: Nanos = 3600 * SECOND;
+/// Scan episodes and brute-force sources already reported, remembered this
+/// long (a scan episode ends after 30 quiet minutes).
+const REPORTED_MEMORY: Nanos = 2 * 3600 * SECOND;
+
+/// A device remembered from the store when the monitor starts.
+pub struct KnownDevice {
+    pub key: DeviceKey,
+    pub device: Device,
+    /// Its `end_of_support` event was already written.
+    pub eos_reported: bool,
+}
+
+/// What a tick found.
+#[derive(Default)]
+pub struct Tick {
+    pub events: Vec<Event>,
+    pub devices: Vec<DeviceUpdate>,
+}
+
+/// A device that changed, with what the store needs.
+pub struct DeviceUpdate {
+    pub key: DeviceKey,
+    pub report: DeviceReport,
+    /// The raw evidence (signal, field, value), so a restart can put it back.
+    pub evidence: Vec<(&'static str, &'static str, String)>,
+    /// Packets and bytes since the last update (daily traffic totals).
+    pub delta: (u64, u64),
+    pub eos_reported: bool,
+}
+
+/// Per device: what the last update showed.
+#[derive(Default)]
+struct Seen {
+    shape: (usize, usize, usize, [bool; 4]),
+    packets: u64,
+    bytes: u64,
+    reported_at: Nanos,
+    eos_reported: bool,
+    in_store: bool,
+}
+
+pub struct Engine {
+    worker: Worker,
+    config: Arc<Config>,
+    reporter: DeviceReporter,
+    seen: FxHashMap<DeviceKey, Seen>,
+    logins: VecDeque<Event>,
+    new_logins: bool,
+    /// Server addresses that were offered a default credential.
+    exposed: FxHashSet<String>,
+    scans_reported: FxHashMap<(String, Nanos, &'static str), Nanos>,
+    brute_reported: FxHashMap<(String, &'static str), Nanos>,
+}
+
+impl Engine {
+    pub fn new(config: Config, opts: ReportOptions, known: Vec<KnownDevice>) -> Engine {
+        let config = Arc::new(config);
+        let mut worker = Worker::new(config.clone(), Arc::new(Registry::builtin()), 1);
+        let mut seen = FxHashMap::default();
+        for k in known {
+            seen.insert(
+                k.key,
+                Seen {
+                    packets: k.device.packets,
+                    bytes: k.device.bytes,
+                    eos_reported: k.eos_reported,
+                    in_store: true,
+                    // Re-reported on the first tick: its identity may read
+                    // differently with this run's signatures.
+                    shape: (usize::MAX, 0, 0, [false; 4]),
+                    reported_at: 0,
+                },
+            );
+            worker.inventory_mut().restore(k.key, k.device);
+        }
+        Engine {
+            worker,
+            config,
+            reporter: DeviceReporter::new(opts),
+            seen,
+            logins: VecDeque::new(),
+            new_logins: false,
+            exposed: FxHashSet::default(),
+            scans_reported: FxHashMap::default(),
+            brute_reported: FxHashMap::default(),
+        }
+    }
+
+    #[inline]
+    pub fn frame(&mut self, frame: &Frame<'_>) {
+        self.worker.frame(frame);
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.worker.counters()
+    }
+
+    pub fn open_flows(&self) -> usize {
+        self.worker.open_flows()
+    }
+
+    /// Devices reported so far (this run and remembered).
+    pub fn known_devices(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// What changed since the last tick, at wall-clock time `now`.
+    pub fn tick(&mut self, now: Nanos) -> Tick {
+        self.worker.expire(now);
+        let mut tick = Tick::default();
+        for e in self.worker.take_events() {
+            if let EventKind::Login(l) = &e.kind {
+                if l.default_credential {
+                    self.exposed.insert(l.server.ip.clone());
+                }
+                self.logins.push_back(e.clone());
+                self.new_logins = true;
+            }
+            tick.events.push(e);
+        }
+        self.scan_events(now, &mut tick.events);
+        self.bruteforce_events(now, &mut tick.events);
+        self.device_updates(now, &mut tick);
+        tick.events.sort_by_key(|e| e.ts);
+        tick
+    }
+
+    /// Scan episodes that reached a verdict since the last tick: reported
+    /// once, when first seen (the episode may grow after).
+    fn scan_events(&mut self, now: Nanos, out: &mut Vec<Event>) {
+        self.scans_reported
+            .retain(|_, at| now.saturating_sub(*at) < REPORTED_MEMORY);
+        for e in self.worker.scans().events(&self.config.home) {
+            let EventKind::Scan(s) = &e.kind else {
+                continue;
+            };
+            let key = (s.source.ip.clone(), s.first_ts, s.direction);
+            if self.scans_reported.insert(key, now).is_none() {
+                out.push(e);
+            }
+        }
+    }
+
+    fn bruteforce_events(&mut self, now: Nanos, out: &mut Vec<Event>) {
+        while self.logins.len() > LOGIN_MEMORY
+            || self
+                .logins
+                .front()
+                .is_some_and(|e| now.saturating_sub(e.ts) > LOGIN_WINDOW)
+        {
+            self.logins.pop_front();
+        }
+        self.brute_reported
+            .retain(|_, at| now.saturating_sub(*at) < REPORTED_MEMORY);
+        if !std::mem::take(&mut self.new_logins) {
+            return;
+        }
+        let logins: Vec<Event> = self.logins.iter().cloned().collect();
+        for e in bruteforce_events(&logins, &self.config.home) {
+            let EventKind::Bruteforce(b) = &e.kind else {
+                continue;
+            };
+            let key = (b.source.ip.clone(), b.protocol);
+            if self.brute_reported.insert(key, now).is_none() {
+                out.push(e);
+            }
+        }
+    }
+
+    /// Devices that are new or showed something new; the others only every
+    /// [`TRAFFIC_REFRESH`] if their traffic grew.
+    fn device_updates(&mut self, now: Nanos, tick: &mut Tick) {
+        let Engine {
+            worker,
+            reporter,
+            seen,
+            exposed,
+            ..
+        } = self;
+        for (key, d) in worker.inventory_mut().devices_mut() {
+            let shape = (
+                d.evidence.len(),
+                d.ips.len(),
+                d.services.len(),
+                d.syns.map(|s| s.is_some()),
+            );
+            let s = seen.entry(key).or_default();
+            let grew = d.packets != s.packets;
+            let due = now.saturating_sub(s.reported_at) >= TRAFFIC_REFRESH;
+            let new = !s.in_store && s.reported_at == 0;
+            if shape == s.shape && !(grew && due) && !new {
+                continue;
+            }
+            let is_exposed = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
+            let (report, eos) = reporter.report(key, d, is_exposed);
+            if new {
+                tick.events.push(Event {
+                    ts: d.first_seen,
+                    severity: Severity::Info,
+                    kind: EventKind::NewDevice(NewDeviceEvent {
+                        mac: report.mac.clone(),
+                        ips: report.ips.clone(),
+                        vendor: report.vendor.clone(),
+                        hostname: report.hostname.clone(),
+                        kind: report.kind.clone(),
+                        model: report.model.clone(),
+                    }),
+                });
+            }
+            if let Some(e) = eos
+                && !s.eos_reported
+            {
+                s.eos_reported = true;
+                tick.events.push(e);
+            }
+            let delta = (
+                d.packets.saturating_sub(s.packets),
+                d.bytes.saturating_sub(s.bytes),
+            );
+            s.shape = shape;
+            s.packets = d.packets;
+            s.bytes = d.bytes;
+            s.reported_at = now.max(1);
+            s.in_store = true;
+            tick.devices.push(DeviceUpdate {
+                key,
+                report,
+                evidence: d
+                    .evidence
+                    .iter()
+                    .map(|((sig, field), v)| (*sig, *field, v.clone()))
+                    .collect(),
+                delta,
+                eos_reported: s.eos_reported,
+            });
+        }
+        tick.devices.sort_by_key(|u| u.key);
+    }
+}

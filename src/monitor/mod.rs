@@ -1,0 +1,545 @@
+//! `iotwatch monitor`: the live daemon. Capture threads (one per interface)
+//! feed the [`engine`] (the same pipeline as `analyze`) on the calling
+//! thread; once a second its findings go to the events file, the store (on
+//! its own writer thread), the control socket and the metrics page.
+
+pub mod control;
+pub mod engine;
+pub mod metrics;
+pub mod sink;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{RecvTimeoutError, bounded};
+use rustc_hash::FxHashMap;
+
+use crate::capture::live::{IfaceStats, LiveCapture, LiveOptions, Pipe};
+use crate::capture::ring::Ring;
+use crate::capture::{Nanos, live};
+use crate::event::Event;
+use crate::netconf::HomeNets;
+use crate::output::report::ReportOptions;
+use crate::pipeline::{Batch, Config};
+use crate::store::{Store, key_string, severity_name};
+
+use control::Control;
+use engine::{Engine, Tick};
+
+/// Everything `monitor` needs, resolved from the command line and the
+/// config file.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub interfaces: Vec<String>,
+    pub live: LiveOptions,
+    pub events: Option<String>,
+    pub syslog: bool,
+    /// None: no store (the TUI capturing in-process).
+    pub db: Option<PathBuf>,
+    pub control: Option<PathBuf>,
+    pub control_group: Option<String>,
+    pub metrics: Option<String>,
+    pub home: HomeNets,
+    pub warn_days: i64,
+    /// `-w FILE` with `-C` MB per file and `-W` files.
+    pub ring: Option<(String, u64, usize)>,
+}
+
+/// How the monitor ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// SIGTERM or SIGINT.
+    Stopped,
+    /// SIGHUP: the caller starts again with fresh signatures and config.
+    Reload,
+}
+
+/// Batches in flight between the capture threads and the engine: at 100 k
+/// packets/s a batch of 512 frames fills in 5 ms, so this is a quarter of a
+/// second of slack.
+const QUEUE: usize = 48;
+const TICK: Duration = Duration::from_secs(1);
+
+/// What the loop watches besides packets.
+pub struct Signals {
+    pub term: Arc<AtomicBool>,
+    pub hup: Arc<AtomicBool>,
+}
+
+impl Signals {
+    pub fn register() -> Result<Signals> {
+        let s = Signals {
+            term: Arc::new(AtomicBool::new(false)),
+            hup: Arc::new(AtomicBool::new(false)),
+        };
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(sig, s.term.clone())
+                .context("installing signal handlers")?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, s.hup.clone())
+            .context("installing signal handlers")?;
+        Ok(s)
+    }
+}
+
+/// The threads around the engine, stopped together.
+struct Threads {
+    stop: Arc<AtomicBool>,
+    captures: Vec<(String, JoinHandle<Option<String>>)>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+/// Runs until a signal (or every interface failing). `control`, when given,
+/// is published to (the TUI's in-process source uses it without a socket).
+pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Result<Exit> {
+    // The store first: its errors need no capture rights to be seen.
+    let mut store = match &settings.db {
+        Some(p) => Some(Store::open(p, &mut |w| {
+            eprintln!("iotwatch: warning: {w}")
+        })?),
+        None => None,
+    };
+    let known = match &store {
+        Some(s) => s.known_devices()?,
+        None => Vec::new(),
+    };
+    let mut captures = Vec::new();
+    for iface in &settings.interfaces {
+        captures.push(live::open(iface, &settings.live)?);
+    }
+    let mut sink = sink::EventSink::open(settings.events.as_deref(), settings.syslog)?;
+    let listener = match &settings.control {
+        Some(p) => Some(control::bind(p, settings.control_group.as_deref())?),
+        None => None,
+    };
+    let metrics_listener = match &settings.metrics {
+        Some(a) => Some(metrics::bind(a)?),
+        None => None,
+    };
+    let page = Arc::new(metrics::Page::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = bounded::<Batch>(QUEUE);
+    let (spare_tx, spare_rx) = bounded::<Batch>(QUEUE + 8 * captures.len());
+    for _ in 0..QUEUE + 4 * captures.len() {
+        let _ = spare_tx.try_send(Batch::new());
+    }
+    let mut threads = Threads {
+        stop: stop.clone(),
+        captures: Vec::new(),
+        servers: Vec::new(),
+    };
+    let mut ifaces: Vec<(String, String, Arc<IfaceStats>)> = Vec::new();
+    let several = captures.len() > 1;
+    for cap in captures {
+        let stats = Arc::new(IfaceStats::default());
+        ifaces.push((cap.iface.clone(), cap.link.name(), stats.clone()));
+        let ring = match &settings.ring {
+            Some((base, size, count)) => {
+                let base = if several {
+                    format!("{base}-{}", cap.iface)
+                } else {
+                    base.clone()
+                };
+                Some(
+                    Ring::create(&base, *count, *size, cap.dlt, settings.live.snaplen as u32)
+                        .with_context(|| format!("-w {base}"))?,
+                )
+            }
+            None => None,
+        };
+        let pipe = Pipe {
+            tx: tx.clone(),
+            spare: spare_rx.clone(),
+        };
+        let stop = stop.clone();
+        let name = cap.iface.clone();
+        threads.captures.push((
+            name.clone(),
+            std::thread::Builder::new()
+                .name(format!("capture {name}"))
+                .spawn(move || LiveCapture::run(cap, pipe, stop, stats, ring))?,
+        ));
+    }
+    drop(tx);
+    if let (Some(l), Some(p)) = (listener, &settings.control) {
+        let (c, s, p) = (control.clone(), stop.clone(), p.clone());
+        threads
+            .servers
+            .push(std::thread::spawn(move || control::serve(l, p, c, s)));
+    }
+    if let Some(l) = metrics_listener {
+        let (pg, s) = (page.clone(), stop.clone());
+        threads
+            .servers
+            .push(std::thread::spawn(move || metrics::serve(l, pg, s)));
+    }
+    // The store writes on its own thread, off the packet path.
+    let (store_tx, store_rx) = bounded::<(Vec<engine::DeviceUpdate>, Vec<Event>, Nanos)>(64);
+    let store_thread = store.take().map(|mut s| {
+        std::thread::spawn(move || -> (Option<String>, Duration) {
+            let mut err = None;
+            let mut spent = Duration::ZERO;
+            for (devices, events, now) in store_rx {
+                let t = Instant::now();
+                if let Err(e) = s.write(&devices, &events, now)
+                    && err.is_none()
+                {
+                    eprintln!("iotwatch: error: {e}");
+                    err = Some(e.to_string());
+                }
+                spent += t.elapsed();
+            }
+            (err, spent)
+        })
+    });
+    let names: Vec<String> = ifaces
+        .iter()
+        .map(|(n, l, _)| format!("{n} ({l})"))
+        .collect();
+    eprintln!(
+        "iotwatch: monitoring {}{}",
+        names.join(", "),
+        settings
+            .db
+            .as_ref()
+            .map(|p| format!("; store {}", p.display()))
+            .unwrap_or_default()
+    );
+
+    let config = Config {
+        threads: 1,
+        home: settings.home.clone(),
+        ..Config::default()
+    };
+    let opts = ReportOptions {
+        warn_days: settings.warn_days,
+        ..ReportOptions::default()
+    };
+    let mut engine = Engine::new(config, opts, known);
+    let mut state = LoopState {
+        started: Instant::now(),
+        analyze: Duration::ZERO,
+        tick: Duration::ZERO,
+        events_by: FxHashMap::default(),
+        last_packets: 0,
+        devices: 0,
+    };
+    let mut next_tick = Instant::now() + TICK;
+    let exit = loop {
+        // Woken at least every 100 ms to see signals promptly.
+        let wait = next_tick
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(100));
+        match rx.recv_timeout(wait) {
+            Ok(mut b) => {
+                let t = Instant::now();
+                b.drain(|fr| engine.frame(fr));
+                state.analyze += t.elapsed();
+                let _ = spare_tx.try_send(b);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            // Every capture thread ended.
+            Err(RecvTimeoutError::Disconnected) => {
+                let errors = join_captures(&mut threads);
+                tick(
+                    &mut engine,
+                    &mut state,
+                    &mut sink,
+                    &control,
+                    &store_tx,
+                    &page,
+                    &ifaces,
+                    settings,
+                );
+                drop(store_tx);
+                finish_store(store_thread);
+                anyhow::bail!("no interface left to capture on: {}", errors.join("; "));
+            }
+        }
+        if Instant::now() >= next_tick {
+            next_tick += TICK;
+            if next_tick < Instant::now() {
+                next_tick = Instant::now() + TICK;
+            }
+            tick(
+                &mut engine,
+                &mut state,
+                &mut sink,
+                &control,
+                &store_tx,
+                &page,
+                &ifaces,
+                settings,
+            );
+        }
+        if signals.term.load(Relaxed) {
+            break Exit::Stopped;
+        }
+        if signals.hup.swap(false, Relaxed) {
+            break Exit::Reload;
+        }
+    };
+    // Stop capture, analyse what it had queued, write it all.
+    for e in join_captures(&mut threads) {
+        eprintln!("iotwatch: warning: {e}");
+    }
+    while let Ok(mut b) = rx.try_recv() {
+        b.drain(|fr| engine.frame(fr));
+    }
+    tick(
+        &mut engine,
+        &mut state,
+        &mut sink,
+        &control,
+        &store_tx,
+        &page,
+        &ifaces,
+        settings,
+    );
+    drop(store_tx);
+    finish_store(store_thread);
+    for h in threads.servers.drain(..) {
+        let _ = h.join();
+    }
+    Ok(exit)
+}
+
+fn join_captures(threads: &mut Threads) -> Vec<String> {
+    threads.stop.store(true, Relaxed);
+    let mut errors = Vec::new();
+    for (_, h) in threads.captures.drain(..) {
+        if let Ok(Some(e)) = h.join() {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+fn finish_store(t: Option<JoinHandle<(Option<String>, Duration)>>) {
+    if let Some(t) = t {
+        let _ = t.join();
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+struct LoopState {
+    started: Instant,
+    analyze: Duration,
+    tick: Duration,
+    events_by: FxHashMap<(&'static str, String), u64>,
+    last_packets: u64,
+    devices: usize,
+}
+
+/// Once a second: the engine's findings to every output.
+#[allow(clippy::too_many_arguments)]
+fn tick(
+    engine: &mut Engine,
+    state: &mut LoopState,
+    sink: &mut sink::EventSink,
+    control: &Control,
+    store: &crossbeam_channel::Sender<(Vec<engine::DeviceUpdate>, Vec<Event>, Nanos)>,
+    page: &metrics::Page,
+    ifaces: &[(String, String, Arc<IfaceStats>)],
+    settings: &Settings,
+) {
+    let t = Instant::now();
+    let now = wall_clock();
+    let Tick { events, devices } = engine.tick(now);
+    for e in &events {
+        let json = serde_json::to_string(e).unwrap_or_default();
+        if let Err(err) = sink.write(e, &json) {
+            eprintln!("iotwatch: error: writing events: {err}");
+        }
+        *state
+            .events_by
+            .entry((e.kind.name(), severity_name(e)))
+            .or_default() += 1;
+        control.event(json);
+    }
+    if let Err(err) = sink.flush() {
+        eprintln!("iotwatch: error: writing events: {err}");
+    }
+    for d in &devices {
+        control.device(
+            key_string(&d.key),
+            serde_json::to_string(&d.report).unwrap_or_default(),
+        );
+    }
+    state.devices = state.devices.max(engine.known_devices());
+    if settings.db.is_some() && (!devices.is_empty() || !events.is_empty()) {
+        // Blocks only if the store is 64 ticks behind.
+        let _ = store.send((devices, events, now));
+    }
+    state.tick += t.elapsed();
+    let stats = stats_json(engine, state, control, ifaces);
+    control.stats(stats);
+    page.set(render_metrics(engine, state, control, ifaces));
+}
+
+fn wall_clock() -> Nanos {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as Nanos)
+}
+
+fn sum(ifaces: &[(String, String, Arc<IfaceStats>)], f: impl Fn(&IfaceStats) -> u64) -> u64 {
+    ifaces.iter().map(|(_, _, s)| f(s)).sum()
+}
+
+fn stats_json(
+    engine: &Engine,
+    state: &mut LoopState,
+    control: &Control,
+    ifaces: &[(String, String, Arc<IfaceStats>)],
+) -> String {
+    let captured = sum(ifaces, |s| s.packets.load(Relaxed));
+    let pps = captured.saturating_sub(state.last_packets);
+    state.last_packets = captured;
+    let names: Vec<&str> = ifaces.iter().map(|(n, _, _)| n.as_str()).collect();
+    serde_json::json!({
+        "source": format!("live {}", names.join(",")),
+        "packets": captured,
+        "bytes": sum(ifaces, |s| s.bytes.load(Relaxed)),
+        "packets_per_second": pps,
+        "kernel_dropped": sum(ifaces, |s| s.kernel_dropped.load(Relaxed)),
+        "interface_dropped": sum(ifaces, |s| s.if_dropped.load(Relaxed)),
+        "queue_dropped": sum(ifaces, |s| s.queue_dropped.load(Relaxed)),
+        "flows": engine.open_flows(),
+        "devices": state.devices,
+        "events": state.events_by.values().sum::<u64>(),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "control_clients": control.client_count(),
+    })
+    .to_string()
+}
+
+fn render_metrics(
+    engine: &Engine,
+    state: &LoopState,
+    control: &Control,
+    ifaces: &[(String, String, Arc<IfaceStats>)],
+) -> String {
+    let mut w = metrics::Writer {
+        text: String::with_capacity(4096),
+    };
+    type Get = fn(&IfaceStats) -> u64;
+    let per_iface: [(&str, &str, Get); 2] = [
+        ("iotwatch_packets_total", "Packets captured.", |s| {
+            s.packets.load(Relaxed)
+        }),
+        (
+            "iotwatch_bytes_total",
+            "Bytes captured (on the wire).",
+            |s| s.bytes.load(Relaxed),
+        ),
+    ];
+    for (name, help, get) in per_iface {
+        w.metric(name, "counter", help);
+        for (iface, _, s) in ifaces {
+            w.sample(name, &[("interface", iface)], get(s));
+        }
+    }
+    w.metric(
+        "iotwatch_drops_total",
+        "counter",
+        "Packets lost: kernel (no room in the capture buffer), interface (driver), queue (analysis behind).",
+    );
+    for (iface, _, s) in ifaces {
+        for (place, v) in [
+            ("kernel", s.kernel_dropped.load(Relaxed)),
+            ("interface", s.if_dropped.load(Relaxed)),
+            ("queue", s.queue_dropped.load(Relaxed)),
+        ] {
+            w.sample(
+                "iotwatch_drops_total",
+                &[("interface", iface), ("where", place)],
+                v,
+            );
+        }
+    }
+    let c = engine.counters();
+    w.metric(
+        "iotwatch_packets_analyzed_total",
+        "counter",
+        "Packets through the pipeline.",
+    );
+    w.sample("iotwatch_packets_analyzed_total", &[], c.packets);
+    w.metric(
+        "iotwatch_decode_errors_total",
+        "counter",
+        "Packets or fields that failed to decode.",
+    );
+    w.sample("iotwatch_decode_errors_total", &[], c.decode_errors);
+    w.metric("iotwatch_flows", "gauge", "Flows open now.");
+    w.sample("iotwatch_flows", &[], engine.open_flows());
+    w.metric("iotwatch_flows_total", "counter", "Flows seen.");
+    w.sample("iotwatch_flows_total", &[], c.flows.flows);
+    w.metric("iotwatch_devices", "gauge", "Devices known.");
+    w.sample("iotwatch_devices", &[], state.devices);
+    w.metric(
+        "iotwatch_events_total",
+        "counter",
+        "Events by kind and severity.",
+    );
+    let mut by: Vec<_> = state.events_by.iter().collect();
+    by.sort();
+    for ((kind, sev), n) in by {
+        w.sample(
+            "iotwatch_events_total",
+            &[("kind", kind), ("severity", sev)],
+            n,
+        );
+    }
+    w.metric(
+        "iotwatch_stage_seconds_total",
+        "counter",
+        "Time spent per stage: analyze (decode to detectors), tick (events and device updates).",
+    );
+    w.sample(
+        "iotwatch_stage_seconds_total",
+        &[("stage", "analyze")],
+        state.analyze.as_secs_f64(),
+    );
+    w.sample(
+        "iotwatch_stage_seconds_total",
+        &[("stage", "tick")],
+        state.tick.as_secs_f64(),
+    );
+    w.metric(
+        "iotwatch_control_clients",
+        "gauge",
+        "Clients attached to the control socket.",
+    );
+    w.sample("iotwatch_control_clients", &[], control.client_count());
+    w.metric(
+        "iotwatch_control_clients_dropped_total",
+        "counter",
+        "Control clients dropped for not reading.",
+    );
+    w.sample(
+        "iotwatch_control_clients_dropped_total",
+        &[],
+        control.clients_dropped.load(Relaxed),
+    );
+    w.metric(
+        "iotwatch_uptime_seconds",
+        "gauge",
+        "Seconds since the monitor started.",
+    );
+    w.sample(
+        "iotwatch_uptime_seconds",
+        &[],
+        state.started.elapsed().as_secs(),
+    );
+    w.text
+}
