@@ -320,7 +320,11 @@ PY"##,
     let stuck = UnixStream::connect(dir.join("control.sock")).unwrap();
     let before = d.metric(&format!("iotwatch_packets_total{{interface=\"{mon_if}\"}}"));
     let fleet_sent = replay(&ns, &replay_if, &fleet, "--pps 20000");
-    sleep(Duration::from_millis(2500));
+    // 6,000 new devices are reported over a few ticks (1,024 a tick).
+    let end = Instant::now() + Duration::from_secs(15);
+    while d.metric("iotwatch_control_clients_dropped_total") < 1.0 && Instant::now() < end {
+        sleep(Duration::from_millis(250));
+    }
     assert_eq!(d.metric("iotwatch_control_clients_dropped_total"), 1.0);
     let after = d.metric(&format!("iotwatch_packets_total{{interface=\"{mon_if}\"}}"));
     let queue = d.metric(&format!(
@@ -334,6 +338,10 @@ PY"##,
     drop(stuck);
 
     // SIGTERM: clean and prompt.
+    let end = Instant::now() + Duration::from_secs(15);
+    while devices(&dir.join("iotwatch.db")).len() < 6000 && Instant::now() < end {
+        sleep(Duration::from_millis(250));
+    }
     let known = devices(&dir.join("iotwatch.db")).len();
     assert!(known >= 6000, "{known}");
     let (took, ok) = d.stop("TERM");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 
 use super::{Frame, LinkType, Nanos};
 use crate::pipeline::Batch;
@@ -221,14 +221,15 @@ fn wait_readable(cap: &pcap::Capture<pcap::Active>, ms: i32) {
     unsafe { libc::poll(&mut fd, 1, ms) };
 }
 
-/// Hands the batch on, or drops it (counted) when the pipeline is behind:
-/// capture never waits for analysis.
+/// How long a capture thread waits for the pipeline before dropping: while
+/// it waits, libpcap's kernel buffer holds the arriving packets, so a short
+/// stall of analysis (a tick with many new devices) loses nothing.
+const PIPELINE_WAIT: Duration = Duration::from_millis(250);
+
+/// Hands the batch on; when the pipeline stays behind for
+/// [`PIPELINE_WAIT`], drops it (counted), so capture itself never stops.
 fn send(pipe: &Pipe, batch: &mut Batch, stats: &IfaceStats, dropped: &mut u64) {
-    let fresh = if pipe.tx.is_full() {
-        None
-    } else {
-        pipe.spare.try_recv().ok()
-    };
+    let fresh = pipe.spare.recv_timeout(PIPELINE_WAIT).ok();
     let Some(fresh) = fresh else {
         let n = batch.len() as u64;
         *dropped += n;
@@ -237,8 +238,9 @@ fn send(pipe: &Pipe, batch: &mut Batch, stats: &IfaceStats, dropped: &mut u64) {
         return;
     };
     let full = std::mem::replace(batch, fresh);
-    // Full only if another interface's thread filled the queue meanwhile.
-    if let Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) = pipe.tx.try_send(full) {
+    if let Err(SendTimeoutError::Timeout(b) | SendTimeoutError::Disconnected(b)) =
+        pipe.tx.send_timeout(full, PIPELINE_WAIT)
+    {
         let n = b.len() as u64;
         *dropped += n;
         stats.queue_dropped.fetch_add(n, Relaxed);

@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::config::{self, FileConfig};
 use crate::capture::live::LiveOptions;
+use crate::monitor::control::Control;
 use crate::monitor::{self, Exit, Settings, Signals};
 
 #[derive(Debug, Args, Default)]
@@ -185,7 +186,11 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     }
     let signals = Signals::register()?;
     loop {
-        match monitor::run(&settings, &signals, Arc::new(Default::default()))? {
+        let control = match &settings.db {
+            Some(db) => Control::with_store(db.clone()),
+            None => Control::default(),
+        };
+        match monitor::run(&settings, &signals, Arc::new(control))? {
             Exit::Stopped => return Ok(()),
             Exit::Reload => {
                 // Signatures are read once per process: start afresh, as

@@ -29,7 +29,8 @@ const CLIENT_QUEUE: usize = 4096;
 /// Events kept for a new client's snapshot.
 const RECENT_EVENTS: usize = 1000;
 
-/// What a new client is shown first, kept up to date by the monitor.
+/// What a new client is shown first: the stats, and (without a store)
+/// the devices and latest events.
 #[derive(Default)]
 pub struct Board {
     /// Device objects (JSON) by key, in key order.
@@ -39,31 +40,55 @@ pub struct Board {
     clients: Vec<Sender<Arc<str>>>,
 }
 
+/// Reads the devices and latest events (JSON objects) for a snapshot.
+pub type SnapshotSource = Box<dyn Fn() -> (Vec<String>, Vec<String>) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Control {
     board: Mutex<Board>,
+    /// With a store, snapshots are read from it (devices and events are
+    /// published only once committed, so none falls between the two) and
+    /// the board keeps no copy: 14,000 devices would be 20 MiB.
+    snapshot: Option<SnapshotSource>,
     pub clients_dropped: AtomicU64,
     pub messages_dropped: AtomicU64,
 }
 
 impl Control {
-    /// Publishes a device, an event or the stats to the board and to every client.
-    pub fn device(&self, key: String, json: String) {
-        let json: Arc<str> = Arc::from(json);
+    /// Snapshots from the monitor's store at `db`.
+    pub fn with_store(db: std::path::PathBuf) -> Control {
+        Control {
+            snapshot: Some(Box::new(move || {
+                let read = || -> Result<_, crate::store::StoreError> {
+                    let r = crate::store::Reader::open(&db)?;
+                    Ok((r.device_json()?, r.recent_event_json(RECENT_EVENTS)?))
+                };
+                read().unwrap_or_default()
+            })),
+            ..Control::default()
+        }
+    }
+
+    /// Publishes a device, an event or the stats to every client (and the
+    /// board, without a store).
+    pub fn device(&self, key: &str, json: &str) {
         let msg = format!("{{\"type\":\"device\",\"device\":{json}}}");
         let mut b = self.lock();
-        b.devices.insert(key, json);
+        if self.snapshot.is_none() {
+            b.devices.insert(key.to_string(), Arc::from(json));
+        }
         self.broadcast(&mut b, msg);
     }
 
-    pub fn event(&self, json: String) {
-        let json: Arc<str> = Arc::from(json);
+    pub fn event(&self, json: &str) {
         let msg = format!("{{\"type\":\"event\",\"event\":{json}}}");
         let mut b = self.lock();
-        if b.events.len() >= RECENT_EVENTS {
-            b.events.pop_front();
+        if self.snapshot.is_none() {
+            if b.events.len() >= RECENT_EVENTS {
+                b.events.pop_front();
+            }
+            b.events.push_back(Arc::from(json));
         }
-        b.events.push_back(json);
         self.broadcast(&mut b, msg);
     }
 
@@ -111,9 +136,19 @@ impl Control {
             let mut snap = String::from("{\"type\":\"snapshot\",\"stats\":");
             snap += if b.stats.is_empty() { "{}" } else { &b.stats };
             snap += ",\"devices\":[";
-            join(&mut snap, b.devices.values());
-            snap += "],\"events\":[";
-            join(&mut snap, b.events.iter());
+            match &self.snapshot {
+                Some(read) => {
+                    let (devices, events) = read();
+                    join(&mut snap, devices.iter().map(String::as_str));
+                    snap += "],\"events\":[";
+                    join(&mut snap, events.iter().map(String::as_str));
+                }
+                None => {
+                    join(&mut snap, b.devices.values().map(|s| &**s));
+                    snap += "],\"events\":[";
+                    join(&mut snap, b.events.iter().map(|s| &**s));
+                }
+            }
             snap += "]}";
             let _ = tx.try_send(Arc::from(hello));
             let _ = tx.try_send(Arc::from(snap));
@@ -137,7 +172,7 @@ impl Control {
     }
 }
 
-fn join<'a>(out: &mut String, items: impl Iterator<Item = &'a Arc<str>>) {
+fn join<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
     for (i, item) in items.enumerate() {
         if i > 0 {
             out.push(',');

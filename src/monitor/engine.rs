@@ -19,6 +19,10 @@ use crate::proto::Registry;
 const SECOND: Nanos = 1_000_000_000;
 /// A device whose only change is more traffic is re-reported this often.
 const TRAFFIC_REFRESH: Nanos = 30 * SECOND;
+/// Device updates per tick at most: a flood of new devices (thousands in a
+/// second) is reported over several ticks, so no tick stalls the packets
+/// queued behind it.
+const MAX_UPDATES: usize = 1024;
 /// Login events kept to find brute force in, and for how long.
 const LOGIN_MEMORY: usize = 10_000;
 const LOGIN_WINDOW: Nanos = 3600 * SECOND;
@@ -45,6 +49,8 @@ pub struct Tick {
 pub struct DeviceUpdate {
     pub key: DeviceKey,
     pub report: DeviceReport,
+    /// The report as JSON, made once for the store and the control socket.
+    pub json: String,
     /// The raw evidence (signal, field, value), so a restart can put it back.
     pub evidence: Vec<(&'static str, &'static str, String)>,
     /// Packets and bytes since the last update (daily traffic totals).
@@ -52,10 +58,28 @@ pub struct DeviceUpdate {
     pub eos_reported: bool,
 }
 
+/// Remembered devices re-read per tick (with this run's signatures) when
+/// the tick has room left after the devices that changed.
+const MAX_STALE_UPDATES: usize = 128;
+
+/// What of a device, when it changes, is worth an update.
+type Shape = (usize, usize, usize, [bool; 4]);
+
+fn shape(d: &Device) -> Shape {
+    (
+        d.evidence.len(),
+        d.ips.len(),
+        d.services.len(),
+        d.syns.map(|s| s.is_some()),
+    )
+}
+
 /// Per device: what the last update showed.
 #[derive(Default)]
 struct Seen {
-    shape: (usize, usize, usize, [bool; 4]),
+    shape: Shape,
+    /// Restored from the store and not yet reported by this run.
+    stale: bool,
     packets: u64,
     bytes: u64,
     reported_at: Nanos,
@@ -89,13 +113,17 @@ impl Engine {
                     bytes: k.device.bytes,
                     eos_reported: k.eos_reported,
                     in_store: true,
-                    // Re-reported on the first tick: its identity may read
-                    // differently with this run's signatures.
-                    shape: (usize::MAX, 0, 0, [false; 4]),
+                    stale: true,
+                    shape: Shape::default(),
                     reported_at: 0,
                 },
             );
             worker.inventory_mut().restore(k.key, k.device);
+        }
+        for (key, d) in worker.inventory_mut().devices_mut() {
+            if let Some(s) = seen.get_mut(&key) {
+                s.shape = shape(d);
+            }
         }
         Engine {
             worker,
@@ -201,63 +229,184 @@ impl Engine {
             exposed,
             ..
         } = self;
-        for (key, d) in worker.inventory_mut().devices_mut() {
-            let shape = (
-                d.evidence.len(),
-                d.ips.len(),
-                d.services.len(),
-                d.syns.map(|s| s.is_some()),
-            );
-            let s = seen.entry(key).or_default();
-            let grew = d.packets != s.packets;
-            let due = now.saturating_sub(s.reported_at) >= TRAFFIC_REFRESH;
-            let new = !s.in_store && s.reported_at == 0;
-            if shape == s.shape && !(grew && due) && !new {
-                continue;
+        // First what is new or showed something new, then (with the room
+        // left) traffic refreshes and remembered devices not yet re-read.
+        let mut stale_budget = MAX_STALE_UPDATES;
+        for urgent in [true, false] {
+            for (key, d) in worker.inventory_mut().devices_mut() {
+                if tick.devices.len() >= MAX_UPDATES {
+                    break;
+                }
+                let s = seen.entry(key).or_default();
+                let new = !s.in_store && s.reported_at == 0;
+                let changed = new || shape(d) != s.shape;
+                if urgent != changed {
+                    continue;
+                }
+                if !changed {
+                    let due = d.packets != s.packets
+                        && now.saturating_sub(s.reported_at) >= TRAFFIC_REFRESH;
+                    if !(due || s.stale && stale_budget > 0) {
+                        continue;
+                    }
+                    if !due {
+                        stale_budget -= 1;
+                    }
+                }
+                let is_exposed = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
+                tick.devices.push(update(
+                    reporter,
+                    key,
+                    d,
+                    s,
+                    is_exposed,
+                    new,
+                    now,
+                    &mut tick.events,
+                ));
             }
-            let is_exposed = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
-            let (report, eos) = reporter.report(key, d, is_exposed);
-            if new {
-                tick.events.push(Event {
-                    ts: d.first_seen,
-                    severity: Severity::Info,
-                    kind: EventKind::NewDevice(NewDeviceEvent {
-                        mac: report.mac.clone(),
-                        ips: report.ips.clone(),
-                        vendor: report.vendor.clone(),
-                        hostname: report.hostname.clone(),
-                        kind: report.kind.clone(),
-                        model: report.model.clone(),
-                    }),
-                });
-            }
-            if let Some(e) = eos
-                && !s.eos_reported
-            {
-                s.eos_reported = true;
-                tick.events.push(e);
-            }
-            let delta = (
-                d.packets.saturating_sub(s.packets),
-                d.bytes.saturating_sub(s.bytes),
-            );
-            s.shape = shape;
-            s.packets = d.packets;
-            s.bytes = d.bytes;
-            s.reported_at = now.max(1);
-            s.in_store = true;
-            tick.devices.push(DeviceUpdate {
-                key,
-                report,
-                evidence: d
-                    .evidence
-                    .iter()
-                    .map(|((sig, field), v)| (*sig, *field, v.clone()))
-                    .collect(),
-                delta,
-                eos_reported: s.eos_reported,
-            });
         }
         tick.devices.sort_by_key(|u| u.key);
+    }
+}
+
+/// Reports one device (and its `new_device` and `end_of_support` events).
+#[allow(clippy::too_many_arguments)]
+fn update(
+    reporter: &mut DeviceReporter,
+    key: DeviceKey,
+    d: &mut Device,
+    s: &mut Seen,
+    exposed: bool,
+    new: bool,
+    now: Nanos,
+    events: &mut Vec<Event>,
+) -> DeviceUpdate {
+    let (report, eos) = reporter.report(key, d, exposed);
+    if new {
+        events.push(Event {
+            ts: d.first_seen,
+            severity: Severity::Info,
+            kind: EventKind::NewDevice(NewDeviceEvent {
+                mac: report.mac.clone(),
+                ips: report.ips.clone(),
+                vendor: report.vendor.clone(),
+                hostname: report.hostname.clone(),
+                kind: report.kind.clone(),
+                model: report.model.clone(),
+            }),
+        });
+    }
+    if let Some(e) = eos
+        && !s.eos_reported
+    {
+        s.eos_reported = true;
+        events.push(e);
+    }
+    let delta = (
+        d.packets.saturating_sub(s.packets),
+        d.bytes.saturating_sub(s.bytes),
+    );
+    s.shape = shape(d);
+    s.stale = false;
+    s.packets = d.packets;
+    s.bytes = d.bytes;
+    s.reported_at = now.max(1);
+    s.in_store = true;
+    DeviceUpdate {
+        key,
+        json: serde_json::to_string(&report).unwrap_or_default(),
+        report,
+        evidence: d
+            .evidence
+            .iter()
+            .map(|((sig, field), v)| (*sig, *field, v.clone()))
+            .collect(),
+        delta,
+        eos_reported: s.eos_reported,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::LinkType;
+
+    fn udp(mac: [u8; 6], ip: [u8; 4]) -> Vec<u8> {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2(mac, [0xff; 6])
+            .ipv4(ip, [192, 168, 1, 255], 64)
+            .udp(5000, 9)
+            .write(&mut v, b"x")
+            .unwrap();
+        v
+    }
+
+    fn feed(e: &mut Engine, ts: Nanos, data: &[u8]) {
+        e.frame(&Frame {
+            ts,
+            link: LinkType::Ethernet,
+            data,
+            orig_len: data.len() as u32,
+        });
+    }
+
+    fn new_devices(t: &Tick) -> usize {
+        t.events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::NewDevice(_)))
+            .count()
+    }
+
+    const T0: Nanos = 1_750_000_000 * SECOND;
+
+    #[test]
+    fn a_device_is_new_once_and_not_after_a_restart() {
+        let plug = udp([0x50, 0xc7, 0xbf, 1, 2, 3], [192, 168, 1, 20]);
+        let mut e = Engine::new(Config::default(), ReportOptions::default(), Vec::new());
+        feed(&mut e, T0, &plug);
+        let t = e.tick(T0 + SECOND);
+        assert_eq!(new_devices(&t), 1);
+        assert_eq!(t.devices.len(), 1);
+        assert_eq!(t.devices[0].report.vendor.as_deref(), Some("TP-Link"));
+        // More traffic, nothing new: no update until the refresh is due.
+        feed(&mut e, T0 + 2 * SECOND, &plug);
+        let t = e.tick(T0 + 3 * SECOND);
+        assert_eq!((new_devices(&t), t.devices.len()), (0, 0));
+        let t = e.tick(T0 + 40 * SECOND);
+        assert_eq!(t.devices.len(), 1);
+        assert_eq!(t.devices[0].delta.0, 1);
+
+        // A restart with the device remembered.
+        let mut d = Device::default();
+        d.first_seen = T0;
+        d.last_seen = T0;
+        d.packets = 2;
+        let known = vec![KnownDevice {
+            key: DeviceKey::Mac([0x50, 0xc7, 0xbf, 1, 2, 3]),
+            device: d,
+            eos_reported: false,
+        }];
+        let mut e = Engine::new(Config::default(), ReportOptions::default(), known);
+        feed(&mut e, T0 + 100 * SECOND, &plug);
+        let t = e.tick(T0 + 101 * SECOND);
+        assert_eq!(new_devices(&t), 0);
+        assert_eq!(e.known_devices(), 1);
+    }
+
+    #[test]
+    fn a_flood_of_devices_is_reported_over_several_ticks() {
+        let mut e = Engine::new(Config::default(), ReportOptions::default(), Vec::new());
+        for i in 0..2500u32 {
+            let f = udp(
+                [0x00, 0x1b, 0x44, 0, (i >> 8) as u8, i as u8],
+                [10, 0, (i >> 8) as u8, i as u8],
+            );
+            feed(&mut e, T0, &f);
+        }
+        let sizes: Vec<usize> = (1..=4)
+            .map(|s| e.tick(T0 + s * SECOND).devices.len())
+            .collect();
+        assert_eq!(sizes, [MAX_UPDATES, MAX_UPDATES, 2500 - 2 * MAX_UPDATES, 0]);
     }
 }

@@ -10,7 +10,7 @@ pub mod sink;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -58,11 +58,21 @@ pub enum Exit {
     Reload,
 }
 
-/// Batches in flight between the capture threads and the engine: at 100 k
-/// packets/s a batch of 512 frames fills in 5 ms, so this is a quarter of a
-/// second of slack.
-const QUEUE: usize = 48;
+/// Batches in flight between the capture threads and the engine, and their
+/// size: small, because a batch keeps the memory it once filled. At 300 k
+/// packets/s a batch of 128 frames fills in 0.4 ms; 64 of them are 25 ms of
+/// slack in at most ~5 MiB. Longer stalls wait in libpcap's kernel buffer
+/// (the capture thread waits up to 250 ms before it drops).
+const QUEUE: usize = 64;
+const LIVE_BATCH_FRAMES: usize = 128;
+const LIVE_BATCH_BYTES: usize = 64 * 1024;
 const TICK: Duration = Duration::from_secs(1);
+/// Flows held at once live: a quarter of `analyze`'s cap, for the Pi's memory
+/// budget (about 6 MiB at the cap). A home LAN rarely holds 32,000
+/// conversations at once; past that, the longest idle are ended (counted in
+/// `iotwatch_flows_evicted_total`).
+const LIVE_MAX_FLOWS: usize = 32 * 1024;
+const LIVE_SYN_CACHE: usize = 16 * 1024;
 
 /// What the loop watches besides packets.
 pub struct Signals {
@@ -125,7 +135,7 @@ pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Res
     let (tx, rx) = bounded::<Batch>(QUEUE);
     let (spare_tx, spare_rx) = bounded::<Batch>(QUEUE + 8 * captures.len());
     for _ in 0..QUEUE + 4 * captures.len() {
-        let _ = spare_tx.try_send(Batch::new());
+        let _ = spare_tx.try_send(Batch::with_limits(LIVE_BATCH_FRAMES, LIVE_BATCH_BYTES));
     }
     let mut threads = Threads {
         stop: stop.clone(),
@@ -177,23 +187,26 @@ pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Res
             .servers
             .push(std::thread::spawn(move || metrics::serve(l, pg, s)));
     }
-    // The store writes on its own thread, off the packet path.
-    let (store_tx, store_rx) = bounded::<(Vec<engine::DeviceUpdate>, Vec<Event>, Nanos)>(64);
+    // The store writes on its own thread, off the packet path, and then
+    // tells the control clients (so a snapshot read from the store never
+    // misses what they were told).
+    let (store_tx, store_rx) = bounded::<Published>(8);
+    let store_nanos = Arc::new(AtomicU64::new(0));
     let store_thread = store.take().map(|mut s| {
-        std::thread::spawn(move || -> (Option<String>, Duration) {
-            let mut err = None;
-            let mut spent = Duration::ZERO;
-            for (devices, events, now) in store_rx {
+        let (control, spent) = (control.clone(), store_nanos.clone());
+        std::thread::spawn(move || {
+            let mut failed = false;
+            for p in store_rx {
                 let t = Instant::now();
-                if let Err(e) = s.write(&devices, &events, now)
-                    && err.is_none()
+                if let Err(e) = s.write(&p.devices, &p.events, p.now)
+                    && !failed
                 {
                     eprintln!("iotwatch: error: {e}");
-                    err = Some(e.to_string());
+                    failed = true;
                 }
-                spent += t.elapsed();
+                spent.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+                p.publish(&control);
             }
-            (err, spent)
         })
     });
     let names: Vec<String> = ifaces
@@ -213,6 +226,8 @@ pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Res
     let config = Config {
         threads: 1,
         home: settings.home.clone(),
+        max_flows: LIVE_MAX_FLOWS,
+        syn_cache: LIVE_SYN_CACHE,
         ..Config::default()
     };
     let opts = ReportOptions {
@@ -227,6 +242,7 @@ pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Res
         events_by: FxHashMap::default(),
         last_packets: 0,
         devices: 0,
+        store: store_nanos,
     };
     let mut next_tick = Instant::now() + TICK;
     let exit = loop {
@@ -319,7 +335,7 @@ fn join_captures(threads: &mut Threads) -> Vec<String> {
     errors
 }
 
-fn finish_store(t: Option<JoinHandle<(Option<String>, Duration)>>) {
+fn finish_store(t: Option<JoinHandle<()>>) {
     if let Some(t) = t {
         let _ = t.join();
     }
@@ -338,6 +354,8 @@ struct LoopState {
     events_by: FxHashMap<(&'static str, String), u64>,
     last_packets: u64,
     devices: usize,
+    /// Nanoseconds the store thread spent writing.
+    store: Arc<AtomicU64>,
 }
 
 /// Once a second: the engine's findings to every output.
@@ -347,7 +365,7 @@ fn tick(
     state: &mut LoopState,
     sink: &mut sink::EventSink,
     control: &Control,
-    store: &crossbeam_channel::Sender<(Vec<engine::DeviceUpdate>, Vec<Event>, Nanos)>,
+    store: &crossbeam_channel::Sender<Published>,
     page: &metrics::Page,
     ifaces: &[(String, String, Arc<IfaceStats>)],
     settings: &Settings,
@@ -355,35 +373,55 @@ fn tick(
     let t = Instant::now();
     let now = wall_clock();
     let Tick { events, devices } = engine.tick(now);
-    for e in &events {
-        let json = serde_json::to_string(e).unwrap_or_default();
-        if let Err(err) = sink.write(e, &json) {
+    let mut with_json = Vec::with_capacity(events.len());
+    for e in events {
+        let json = serde_json::to_string(&e).unwrap_or_default();
+        if let Err(err) = sink.write(&e, &json) {
             eprintln!("iotwatch: error: writing events: {err}");
         }
         *state
             .events_by
-            .entry((e.kind.name(), severity_name(e)))
+            .entry((e.kind.name(), severity_name(&e)))
             .or_default() += 1;
-        control.event(json);
+        with_json.push((e, json));
     }
     if let Err(err) = sink.flush() {
         eprintln!("iotwatch: error: writing events: {err}");
     }
-    for d in &devices {
-        control.device(
-            key_string(&d.key),
-            serde_json::to_string(&d.report).unwrap_or_default(),
-        );
-    }
     state.devices = state.devices.max(engine.known_devices());
-    if settings.db.is_some() && (!devices.is_empty() || !events.is_empty()) {
-        // Blocks only if the store is 64 ticks behind.
-        let _ = store.send((devices, events, now));
+    let p = Published {
+        devices,
+        events: with_json,
+        now,
+    };
+    if settings.db.is_none() {
+        p.publish(control);
+    } else if !p.devices.is_empty() || !p.events.is_empty() {
+        // Blocks only if the store is 8 ticks behind.
+        let _ = store.send(p);
     }
     state.tick += t.elapsed();
     let stats = stats_json(engine, state, control, ifaces);
     control.stats(stats);
     page.set(render_metrics(engine, state, control, ifaces));
+}
+
+/// One tick's findings on their way to the store and the control clients.
+struct Published {
+    devices: Vec<engine::DeviceUpdate>,
+    events: Vec<(Event, String)>,
+    now: Nanos,
+}
+
+impl Published {
+    fn publish(&self, control: &Control) {
+        for (_, json) in &self.events {
+            control.event(json);
+        }
+        for d in &self.devices {
+            control.device(&key_string(&d.key), &d.json);
+        }
+    }
 }
 
 fn wall_clock() -> Nanos {
@@ -484,6 +522,12 @@ fn render_metrics(
     w.sample("iotwatch_flows", &[], engine.open_flows());
     w.metric("iotwatch_flows_total", "counter", "Flows seen.");
     w.sample("iotwatch_flows_total", &[], c.flows.flows);
+    w.metric(
+        "iotwatch_flows_evicted_total",
+        "counter",
+        "Flows ended early because the flow table was full.",
+    );
+    w.sample("iotwatch_flows_evicted_total", &[], c.flows.evicted);
     w.metric("iotwatch_devices", "gauge", "Devices known.");
     w.sample("iotwatch_devices", &[], state.devices);
     w.metric(
@@ -503,7 +547,7 @@ fn render_metrics(
     w.metric(
         "iotwatch_stage_seconds_total",
         "counter",
-        "Time spent per stage: analyze (decode to detectors), tick (events and device updates).",
+        "Time spent per stage: analyze (decode to detectors), tick (events and device updates), store (writing SQLite).",
     );
     w.sample(
         "iotwatch_stage_seconds_total",
@@ -514,6 +558,11 @@ fn render_metrics(
         "iotwatch_stage_seconds_total",
         &[("stage", "tick")],
         state.tick.as_secs_f64(),
+    );
+    w.sample(
+        "iotwatch_stage_seconds_total",
+        &[("stage", "store")],
+        state.store.load(Relaxed) as f64 / 1e9,
     );
     w.metric(
         "iotwatch_control_clients",

@@ -174,6 +174,8 @@ impl Span {
 /// worker, or libpcap's in live capture), to travel between threads.
 /// Batches are reused: no allocation per packet.
 pub struct Batch {
+    max_frames: usize,
+    max_bytes: usize,
     data: Vec<u8>,
     /// (timestamp, link type, offset in `data`, captured length, wire length)
     frames: Vec<(Nanos, LinkType, u32, u32, u32)>,
@@ -187,14 +189,23 @@ impl Default for Batch {
 
 impl Batch {
     pub fn new() -> Batch {
+        Batch::with_limits(BATCH_FRAMES, BATCH_BYTES)
+    }
+
+    /// A batch that is full at `frames` frames or `bytes` bytes (the frame
+    /// that fills it may go past; room for a typical one is kept, a jumbo
+    /// one grows the buffer).
+    pub fn with_limits(frames: usize, bytes: usize) -> Batch {
         Batch {
-            data: Vec::with_capacity(BATCH_BYTES + 65_536),
-            frames: Vec::with_capacity(BATCH_FRAMES),
+            max_frames: frames,
+            max_bytes: bytes,
+            data: Vec::with_capacity(bytes + bytes.min(65_536)),
+            frames: Vec::with_capacity(frames),
         }
     }
 
     pub fn full(&self) -> bool {
-        self.frames.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+        self.frames.len() >= self.max_frames || self.data.len() >= self.max_bytes
     }
 
     pub fn is_empty(&self) -> bool {

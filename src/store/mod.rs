@@ -214,6 +214,10 @@ impl Store {
         // power cut may lose the last ones.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql(&path))?;
+        // 1 MiB of page cache (the default is 2): writes are small and
+        // sequential, and the Pi's memory is better spent on flows.
+        conn.pragma_update(None, "cache_size", -1024)
+            .map_err(sql(&path))?;
         for (v, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction().map_err(sql(&path))?;
             tx.execute_batch(m).map_err(sql(&path))?;
@@ -282,10 +286,11 @@ impl Store {
     }
 
     /// Writes one tick's worth in one transaction.
+    /// `events` with their JSON text.
     pub fn write(
         &mut self,
         devices: &[DeviceUpdate],
-        events: &[Event],
+        events: &[(Event, String)],
         now: Nanos,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
@@ -322,7 +327,7 @@ impl Store {
                     r.kind,
                     r.support.status,
                     u.eos_reported,
-                    serde_json::to_string(r).unwrap_or_default(),
+                    u.json,
                     serde_json::to_string(&u.evidence).unwrap_or_default(),
                 ])
                 .map_err(sql(&path))?;
@@ -337,14 +342,9 @@ impl Store {
                     "INSERT INTO events (ts, kind, severity, event) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(sql(&path))?;
-            for e in events {
-                ev.execute(params![
-                    e.ts as i64,
-                    e.kind.name(),
-                    severity_name(e),
-                    serde_json::to_string(e).unwrap_or_default()
-                ])
-                .map_err(sql(&path))?;
+            for (e, json) in events {
+                ev.execute(params![e.ts as i64, e.kind.name(), severity_name(e), json])
+                    .map_err(sql(&path))?;
             }
         }
         tx.commit().map_err(sql(&path))
@@ -408,6 +408,30 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// Device objects as stored (JSON text), by key.
+    pub fn device_json(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT report FROM devices ORDER BY key")
+            .map_err(sql(&self.path))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
+    }
+
+    /// The latest `n` event objects (JSON text), oldest first.
+    pub fn recent_event_json(&self, n: usize) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT event FROM (SELECT id, event FROM events ORDER BY id DESC LIMIT ?1) ORDER BY id")
+            .map_err(sql(&self.path))?;
+        let rows = st
+            .query_map([n as i64], |r| r.get::<_, String>(0))
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }
 
     /// Event objects in time order, from `since` on and of `kind` if given.

@@ -15,6 +15,7 @@ fn update(mac: [u8; 6], packets: u64) -> DeviceUpdate {
     let (report, _) = DeviceReporter::new(ReportOptions::default()).report(key, &mut d, false);
     DeviceUpdate {
         key,
+        json: serde_json::to_string(&report).unwrap(),
         report,
         evidence: vec![("dhcp", "hostname", "kitchen-plug".to_string())],
         delta: (packets, packets * 100),
@@ -44,8 +45,12 @@ fn devices_and_events_survive_reopening() {
     let mac = [0x50, 0xc7, 0xbf, 0, 0, 1];
     {
         let mut s = Store::open(&path, &mut |w| panic!("{w}")).unwrap();
-        s.write(&[update(mac, 10)], &[event(5)], 1_700_000_000_000_000_000)
-            .unwrap();
+        s.write(
+            &[update(mac, 10)],
+            &[(event(5), serde_json::to_string(&event(5)).unwrap())],
+            1_700_000_000_000_000_000,
+        )
+        .unwrap();
         s.write(&[update(mac, 30)], &[], 1_700_000_000_000_000_000)
             .unwrap();
     }
