@@ -20,3 +20,4 @@ pub mod proto;
 pub mod signatures;
 pub mod store;
 pub mod time;
+pub mod tui;

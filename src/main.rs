@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => iotwatch::cli::analyze::run(args),
         Command::Monitor(args) => iotwatch::cli::monitor::run(*args),
+        Command::Tui(args) => iotwatch::tui::run(*args),
         Command::Devices(args) => iotwatch::cli::store::devices(args),
         Command::Events(args) => iotwatch::cli::store::events(args),
         Command::Signatures(args) => iotwatch::cli::signatures::run(args),

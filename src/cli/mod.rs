@@ -25,6 +25,9 @@ pub enum Command {
     /// Capture live on interfaces around the clock: events as JSON lines,
     /// devices in a SQLite store, a control socket for the TUI, metrics
     Monitor(Box<monitor::MonitorArgs>),
+    /// Terminal UI: live (-i), replaying a capture (-r), or attached to a
+    /// running monitor (--attach)
+    Tui(Box<crate::tui::TuiArgs>),
     /// List the devices in the monitor's store
     Devices(store::DevicesArgs),
     /// List the events in the monitor's store

@@ -72,7 +72,7 @@ impl Control {
     /// Publishes a device, an event or the stats to every client (and the
     /// board, without a store).
     pub fn device(&self, key: &str, json: &str) {
-        let msg = format!("{{\"type\":\"device\",\"device\":{json}}}");
+        let msg = message("device", json);
         let mut b = self.lock();
         if self.snapshot.is_none() {
             b.devices.insert(key.to_string(), Arc::from(json));
@@ -81,7 +81,7 @@ impl Control {
     }
 
     pub fn event(&self, json: &str) {
-        let msg = format!("{{\"type\":\"event\",\"event\":{json}}}");
+        let msg = message("event", json);
         let mut b = self.lock();
         if self.snapshot.is_none() {
             if b.events.len() >= RECENT_EVENTS {
@@ -93,9 +93,17 @@ impl Control {
     }
 
     pub fn stats(&self, json: String) {
-        let msg = format!("{{\"type\":\"stats\",\"stats\":{json}}}");
+        let msg = message("stats", &json);
         let mut b = self.lock();
         b.stats = Arc::from(json);
+        self.broadcast(&mut b, msg);
+    }
+
+    /// A line of state for the clients (`{"type":"status","status":…}`),
+    /// e.g. why capture stopped.
+    pub fn status(&self, text: &str) {
+        let msg = serde_json::json!({"type": "status", "status": text}).to_string();
+        let mut b = self.lock();
         self.broadcast(&mut b, msg);
     }
 
@@ -123,16 +131,20 @@ impl Control {
         });
     }
 
-    /// Registers a client: its hello and snapshot are queued under the same
+    /// An in-process client (the TUI capturing or replaying itself): the
+    /// same messages as a socket client gets, through a channel.
+    pub fn subscribe(&self, queue: usize) -> crossbeam_channel::Receiver<Arc<str>> {
+        let (tx, rx) = bounded::<Arc<str>>(queue);
+        self.register(tx);
+        rx
+    }
+
+    /// Queues the hello and snapshot and adds the client, under the same
     /// lock as later messages, so it misses nothing in between.
-    fn attach(&self, stream: UnixStream) {
-        let (tx, rx) = bounded::<Arc<str>>(CLIENT_QUEUE);
+    fn register(&self, tx: Sender<Arc<str>>) {
         {
             let mut b = self.lock();
-            let hello = format!(
-                "{{\"type\":\"hello\",\"version\":{VERSION},\"iotwatch\":\"{}\"}}",
-                env!("CARGO_PKG_VERSION")
-            );
+            let hello = hello();
             let mut snap = String::from("{\"type\":\"snapshot\",\"stats\":");
             snap += if b.stats.is_empty() { "{}" } else { &b.stats };
             snap += ",\"devices\":[";
@@ -154,6 +166,11 @@ impl Control {
             let _ = tx.try_send(Arc::from(snap));
             b.clients.push(tx);
         }
+    }
+
+    fn attach(&self, stream: UnixStream) {
+        let (tx, rx) = bounded::<Arc<str>>(CLIENT_QUEUE);
+        self.register(tx);
         // A client that stops reading makes writes time out: its thread ends.
         let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
         std::thread::spawn(move || {
@@ -170,6 +187,19 @@ impl Control {
             }
         });
     }
+}
+
+/// `{"type":"hello",…}`: the first message of the protocol.
+pub fn hello() -> String {
+    format!(
+        "{{\"type\":\"hello\",\"version\":{VERSION},\"iotwatch\":\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// `{"type":"device","device":{…}}` and the like, around an object's JSON.
+pub fn message(kind: &str, json: &str) -> String {
+    format!("{{\"type\":\"{kind}\",\"{kind}\":{json}}}")
 }
 
 fn join<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
