@@ -9,128 +9,14 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::daemon::{BIN, Daemon, devices, replay};
 use common::netns::{Netns, busybox_telnetd, ready, sh};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_iotwatch");
-
-/// A monitor running in a namespace, with its files in `dir`.
-struct Daemon {
-    child: Child,
-    ns: String,
-    dir: PathBuf,
-    tag: String,
-}
-
-impl Daemon {
-    fn start(ns: &str, iface: &str, dir: &Path, tag: &str) -> Daemon {
-        let cmd = format!(
-            "exec ip netns exec {ns} {BIN} monitor -i {iface} --db {d}/iotwatch.db --events {d}/events-{tag}.jsonl --control {d}/control.sock --metrics 127.0.0.1:9469 --no-syslog 2>{d}/stderr-{tag}",
-            d = dir.display()
-        );
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let d = Daemon {
-            child,
-            ns: ns.to_string(),
-            dir: dir.to_path_buf(),
-            tag: tag.to_string(),
-        };
-        let end = Instant::now() + Duration::from_secs(10);
-        while !d.dir.join("control.sock").exists() {
-            assert!(
-                Instant::now() < end,
-                "monitor did not start: {}",
-                d.stderr()
-            );
-            sleep(Duration::from_millis(50));
-        }
-        d
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.join(format!("stderr-{}", self.tag))).unwrap_or_default()
-    }
-
-    fn events(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join(format!("events-{}.jsonl", self.tag)))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
-            .collect()
-    }
-
-    fn metrics(&self) -> String {
-        let o = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns,
-                "curl",
-                "-s",
-                "127.0.0.1:9469/metrics",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn metric(&self, line_start: &str) -> f64 {
-        let m = self.metrics();
-        m.lines()
-            .find(|l| l.starts_with(line_start))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no {line_start} in\n{m}"))
-    }
-
-    /// Sends `signal` and waits; returns how long the exit took.
-    fn stop(mut self, signal: &str) -> (Duration, bool) {
-        let t = Instant::now();
-        sh(&format!("kill -{signal} {}", self.child.id()));
-        let status = self.child.wait().unwrap();
-        (t.elapsed(), status.success())
-    }
-}
-
-fn devices(db: &Path) -> Vec<Value> {
-    let o = Command::new(BIN)
-        .args(["devices", "--json", "--db"])
-        .arg(db)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn replay(ns: &Netns, iface: &str, pcap: &Path, rate: &str) -> u64 {
-    let o = Command::new("ip")
-        .args(["netns", "exec", &ns.target, "tcpreplay", "-q", "-i", iface])
-        .args(rate.split_whitespace())
-        .arg(pcap)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "tcpreplay {}: {text}{}",
-        pcap.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    // "Actual: 92 packets (7748 bytes) sent in ..."
-    text.split("Actual: ")
-        .nth(1)
-        .and_then(|t| t.split(' ').next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 /// `n` home devices, one UDP packet each, with MACs from `first`.
 fn many_devices(path: &Path, first: u32, n: u32) {
@@ -604,4 +490,66 @@ fn monitor_error_paths() {
         stderr(&o),
         "iotwatch: no database at /nonexistent/iotwatch.db (start `iotwatch monitor` first, or give --db FILE)\n"
     );
+}
+
+/// SIGHUP: a good config is taken up (the monitor starts itself afresh with
+/// the same pid); a broken one is refused and the running setup kept.
+#[test]
+fn sighup_reloads_the_config_and_refuses_a_broken_one() {
+    if !ready(&[]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let config = d.join("config.toml");
+    std::fs::write(
+        &config,
+        "interface = [\"lo\"]\nfilter = \"udp port 9\"\nsyslog = false\n",
+    )
+    .unwrap();
+    let sock = d.join("c.sock");
+    let mut child = Command::new(BIN)
+        .args(["monitor", "--config"])
+        .arg(&config)
+        .arg("--db")
+        .arg(d.join("m.db"))
+        .arg("--control")
+        .arg(&sock)
+        .stderr(std::fs::File::create(d.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let wait_for = |text: &str, n: usize| {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = std::fs::read_to_string(d.join("stderr")).unwrap_or_default();
+            if e.matches(text).count() >= n {
+                return e;
+            }
+            assert!(Instant::now() < end, "waited for {n} × {text:?}:\n{e}");
+            sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("monitoring lo", 1);
+    std::fs::write(
+        &config,
+        "interface = [\"lo\"]\nfilter = \"udp port 10\"\nsyslog = false\nwarn_days = 30\n",
+    )
+    .unwrap();
+    sh(&format!("kill -HUP {}", child.id()));
+    wait_for("SIGHUP: reloading config and signatures", 1);
+    wait_for("monitoring lo", 2);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < end, "socket back after the reload");
+        sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&config, "interfaces = [\"lo\"]\n").unwrap();
+    sh(&format!("kill -HUP {}", child.id()));
+    let e = wait_for("SIGHUP ignored, keeping the running setup", 1);
+    assert!(e.contains("unknown field `interfaces`"), "{e}");
+    wait_for("monitoring lo", 3);
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    sleep(Duration::from_millis(300));
+    sh(&format!("kill -TERM {}", child.id()));
+    assert!(child.wait().unwrap().success());
 }

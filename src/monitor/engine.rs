@@ -26,9 +26,6 @@ const MAX_UPDATES: usize = 1024;
 /// Login events kept to find brute force in, and for how long.
 const LOGIN_MEMORY: usize = 10_000;
 const LOGIN_WINDOW: Nanos = 3600 * SECOND;
-/// Scan episodes and brute-force sources already reported, remembered this
-/// long (a scan episode ends after 30 quiet minutes).
-const REPORTED_MEMORY: Nanos = 2 * 3600 * SECOND;
 
 /// A device remembered from the store when the monitor starts.
 pub struct KnownDevice {
@@ -96,8 +93,8 @@ pub struct Engine {
     new_logins: bool,
     /// Server addresses that were offered a default credential.
     exposed: FxHashSet<String>,
-    scans_reported: FxHashMap<(String, Nanos, &'static str), Nanos>,
-    brute_reported: FxHashMap<(String, &'static str), Nanos>,
+    scans_reported: FxHashSet<(String, Nanos, &'static str)>,
+    brute_reported: FxHashSet<(String, &'static str)>,
 }
 
 impl Engine {
@@ -133,8 +130,8 @@ impl Engine {
             logins: VecDeque::new(),
             new_logins: false,
             exposed: FxHashSet::default(),
-            scans_reported: FxHashMap::default(),
-            brute_reported: FxHashMap::default(),
+            scans_reported: FxHashSet::default(),
+            brute_reported: FxHashSet::default(),
         }
     }
 
@@ -170,7 +167,7 @@ impl Engine {
             }
             tick.events.push(e);
         }
-        self.scan_events(now, &mut tick.events);
+        self.scan_events(&mut tick.events);
         self.bruteforce_events(now, &mut tick.events);
         self.device_updates(now, &mut tick);
         tick.events.sort_by_key(|e| e.ts);
@@ -178,19 +175,22 @@ impl Engine {
     }
 
     /// Scan episodes that reached a verdict since the last tick: reported
-    /// once, when first seen (the episode may grow after).
-    fn scan_events(&mut self, now: Nanos, out: &mut Vec<Event>) {
-        self.scans_reported
-            .retain(|_, at| now.saturating_sub(*at) < REPORTED_MEMORY);
+    /// once, when first seen (the episode may grow after). An episode is
+    /// remembered as long as the detector holds it, so a jump in time (the
+    /// end of a replay) does not report it again.
+    fn scan_events(&mut self, out: &mut Vec<Event>) {
+        let mut current = FxHashSet::default();
         for e in self.worker.scans().events(&self.config.home) {
             let EventKind::Scan(s) = &e.kind else {
                 continue;
             };
             let key = (s.source.ip.clone(), s.first_ts, s.direction);
-            if self.scans_reported.insert(key, now).is_none() {
+            if !self.scans_reported.contains(&key) {
                 out.push(e);
             }
+            current.insert(key);
         }
+        self.scans_reported = current;
     }
 
     fn bruteforce_events(&mut self, now: Nanos, out: &mut Vec<Event>) {
@@ -202,21 +202,23 @@ impl Engine {
         {
             self.logins.pop_front();
         }
-        self.brute_reported
-            .retain(|_, at| now.saturating_sub(*at) < REPORTED_MEMORY);
         if !std::mem::take(&mut self.new_logins) {
             return;
         }
+        // Reported once while its logins are in the window.
         let logins: Vec<Event> = self.logins.iter().cloned().collect();
+        let mut current = FxHashSet::default();
         for e in bruteforce_events(&logins, &self.config.home) {
             let EventKind::Bruteforce(b) = &e.kind else {
                 continue;
             };
             let key = (b.source.ip.clone(), b.protocol);
-            if self.brute_reported.insert(key, now).is_none() {
+            if !self.brute_reported.contains(&key) {
                 out.push(e);
             }
+            current.insert(key);
         }
+        self.brute_reported = current;
     }
 
     /// Devices that are new or showed something new; the others only every

@@ -327,3 +327,6 @@ pub fn key(
     }
     true
 }
+
+#[cfg(test)]
+mod tests;

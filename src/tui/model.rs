@@ -3,9 +3,10 @@
 //! a running monitor). Everything a frame needs is indexed as messages
 //! arrive, so drawing never scans all devices or events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
 /// Events kept for the log (older ones drop off).
@@ -26,9 +27,12 @@ pub struct Device {
     /// MAC, or the IP for devices without one.
     pub key: String,
     pub name: String,
+    /// `name` in lower case then the key: the default sort, made once.
+    pub sort_name: String,
     pub vendor: String,
     pub kind: String,
     pub ip: String,
+    pub ips: Vec<String>,
     pub mac: String,
     pub last_seen: String,
     pub bytes: u64,
@@ -76,8 +80,15 @@ pub struct Model {
     pub throughput: VecDeque<u64>,
     /// "connected", "disconnected: …", from the source.
     pub status: String,
-    /// Bumped whenever devices or events change (views re-sort then).
+    /// Bumped whenever devices or their badges change (the device order
+    /// is redone then).
+    pub devices_generation: u64,
+    /// Bumped whenever an event arrives.
     pub generation: u64,
+    /// Positions (counted from the first event ever) of scan and login
+    /// events, oldest first, kept as events arrive.
+    pub scans: VecDeque<u64>,
+    pub logins: VecDeque<u64>,
 }
 
 fn text(v: &Value) -> String {
@@ -113,6 +124,9 @@ impl Model {
                 self.events.clear();
                 self.flags.clear();
                 self.failures.clear();
+                self.scans.clear();
+                self.logins.clear();
+                self.events_dropped = 0;
                 if let Some(evs) = v["events"].as_array() {
                     for e in evs {
                         self.event(e, Arc::from(e.to_string()));
@@ -124,6 +138,8 @@ impl Model {
                     }
                 }
                 self.stats(&v["stats"]);
+                self.generation += 1;
+                self.devices_generation += 1;
             }
             Some("device") => self.upsert_device(v["device"].clone()),
             Some("event") => {
@@ -134,7 +150,6 @@ impl Model {
             Some("status") => self.status = text(&v["status"]),
             _ => {}
         }
-        self.generation += 1;
     }
 
     fn stats(&mut self, s: &Value) {
@@ -157,11 +172,11 @@ impl Model {
 
     fn upsert_device(&mut self, d: Value) {
         let mac = text(&d["mac"]);
-        let ip = d["ips"]
+        let ips: Vec<String> = d["ips"]
             .as_array()
-            .and_then(|a| a.first())
-            .map(text)
+            .map(|a| a.iter().map(text).collect())
             .unwrap_or_default();
+        let ip = ips.first().cloned().unwrap_or_default();
         let key = if mac.is_empty() {
             ip.clone()
         } else {
@@ -185,10 +200,12 @@ impl Model {
         let packets = d["packets"].as_u64().unwrap_or(0);
         let row = Device {
             key: key.clone(),
+            sort_name: name.to_lowercase() + &key,
             name,
             vendor: text(&d["vendor"]),
             kind: text(&d["type"]),
             ip,
+            ips,
             mac,
             last_seen: text(&d["last_seen"]),
             bytes: d["bytes"].as_u64().unwrap_or(0),
@@ -212,14 +229,22 @@ impl Model {
                 self.devices.push(row);
             }
         }
+        self.devices_generation += 1;
     }
 
     fn flag(&mut self, who: &Value, f: u8) {
         for k in ["ip", "mac"] {
-            let v = text(&who[k]);
-            if !v.is_empty() {
-                *self.flags.entry(v).or_default() |= f;
+            if let Some(v) = who[k].as_str() {
+                self.flag_key(v, f);
             }
+        }
+    }
+
+    fn flag_key(&mut self, k: &str, f: u8) {
+        let old = self.flags.get(k).copied().unwrap_or(0);
+        if old | f != old {
+            self.flags.insert(k.to_string(), old | f);
+            self.devices_generation += 1;
         }
     }
 
@@ -243,7 +268,7 @@ impl Model {
             "bruteforce" => self.flag(&e["source"], badge::SCANNING),
             "new_device" => {
                 if let Some(k) = e["mac"].as_str() {
-                    *self.flags.entry(k.to_string()).or_default() |= badge::NEW;
+                    self.flag_key(k, badge::NEW);
                 }
             }
             _ => {}
@@ -251,6 +276,18 @@ impl Model {
         if self.events.len() >= MAX_EVENTS {
             self.events.pop_front();
             self.events_dropped += 1;
+            for list in [&mut self.scans, &mut self.logins] {
+                while list.front().is_some_and(|&p| p < self.events_dropped) {
+                    list.pop_front();
+                }
+            }
+        }
+        self.generation += 1;
+        let pos = self.events_dropped + self.events.len() as u64;
+        match kind.as_str() {
+            "scan" => self.scans.push_back(pos),
+            "login" => self.logins.push_back(pos),
+            _ => {}
         }
         self.events.push_back(EventRow {
             ts: text(&e["ts"]).chars().take(19).collect(),
@@ -267,11 +304,9 @@ impl Model {
         if let Some(f) = self.flags.get(&d.mac) {
             b |= f;
         }
-        if let Some(ips) = d.json["ips"].as_array() {
-            for ip in ips {
-                if let Some(f) = ip.as_str().and_then(|ip| self.flags.get(ip)) {
-                    b |= f;
-                }
+        for ip in &d.ips {
+            if let Some(f) = self.flags.get(ip) {
+                b |= f;
             }
         }
         b

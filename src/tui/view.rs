@@ -84,16 +84,16 @@ pub struct Ui {
     cache: Cache,
 }
 
-/// What the cached orders depend on: the model's generation, the sort,
-/// reversal, filter text, event kind and minimum severity.
-type CacheKey = (u64, Option<usize>, bool, String, Option<&'static str>, u8);
-
 #[derive(Default)]
 struct Cache {
-    key: Option<CacheKey>,
+    /// The device order, for (devices generation, sort, reverse, filter).
+    devices_key: Option<(u64, Option<usize>, bool, String)>,
     devices: Vec<usize>,
+    /// The event lists, for (events generation, filter, kind, severity).
+    events_key: Option<(u64, String, Option<&'static str>, u8)>,
     /// Filtered event positions (absolute), or None when every event shows.
     events: Option<Vec<u64>>,
+    /// Scan and login events, newest first.
     scans: Vec<u64>,
     logins: Vec<u64>,
 }
@@ -218,74 +218,116 @@ impl Ui {
     }
 
     fn refresh(&mut self, m: &Model) {
+        let filter = self.filter.to_lowercase();
         let key = (
-            m.generation,
+            m.devices_generation,
             self.sort,
             self.reverse,
-            self.filter.to_lowercase(),
+            filter.clone(),
+        );
+        if self.cache.devices_key.as_ref() != Some(&key) {
+            self.cache.devices = device_order(m, self.sort, self.reverse, &filter);
+            self.cache.devices_key = Some(key);
+        }
+        let key = (
+            m.generation,
+            filter.clone(),
             self.kind_filter,
             self.min_severity,
         );
-        if self.cache.key.as_ref() == Some(&key) {
+        if self.cache.events_key.as_ref() == Some(&key) {
             return;
         }
-        let filter = key.3.clone();
-        // Devices: problems first (most badges), then the sort column.
-        let mut order: Vec<usize> = (0..m.devices.len())
-            .filter(|&i| filter.is_empty() || matches_device(&m.devices[i], &filter))
-            .collect();
-        let col = self.sort;
-        let sort_key = |d: &Device| -> (u32, String, u64) {
-            match col {
-                None => (
-                    u32::MAX - m.badges(d).count_ones(),
-                    d.name.to_lowercase() + &d.key,
-                    0,
-                ),
-                Some(0) => (0, d.name.to_lowercase(), 0),
-                Some(1) => (0, d.vendor.to_lowercase(), 0),
-                Some(2) => (0, d.kind.clone(), 0),
-                Some(3) => (0, ip_sort_key(&d.ip), 0),
-                Some(4) => (0, d.mac.clone(), 0),
-                Some(5) => (0, d.last_seen.clone(), 0),
-                Some(6) => (0, String::new(), u64::MAX - d.bytes),
-                _ => (u32::MAX - m.badges(d).count_ones(), String::new(), 0),
-            }
-        };
-        order.sort_by_cached_key(|&i| (sort_key(&m.devices[i]), m.devices[i].key.clone()));
-        if self.reverse {
-            order.reverse();
-        }
-        self.cache.devices = order;
         let base = m.events_dropped;
+        let line_matches = |p: u64| {
+            filter.is_empty()
+                || m.events
+                    .get((p - base) as usize)
+                    .is_some_and(|e| e.line.to_lowercase().contains(&filter))
+        };
         let all = filter.is_empty() && self.kind_filter.is_none() && self.min_severity == 0;
         self.cache.events = (!all).then(|| {
-            m.events
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| {
+            (0..m.events.len() as u64)
+                .map(|i| base + i)
+                .filter(|&p| {
+                    let e = &m.events[(p - base) as usize];
                     e.severity >= self.min_severity
                         && self.kind_filter.is_none_or(|k| e.kind == k)
-                        && (filter.is_empty() || e.line.to_lowercase().contains(&filter))
+                        && line_matches(p)
                 })
-                .map(|(i, _)| base + i as u64)
                 .collect()
         });
-        let of_kind = |kind: &str| -> Vec<u64> {
-            m.events
-                .iter()
-                .enumerate()
-                .rev()
-                .filter(|(_, e)| {
-                    e.kind == kind && (filter.is_empty() || e.line.to_lowercase().contains(&filter))
-                })
-                .map(|(i, _)| base + i as u64)
-                .collect()
-        };
-        self.cache.scans = of_kind("scan");
-        self.cache.logins = of_kind("login");
-        self.cache.key = Some(key);
+        self.cache.scans = m
+            .scans
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&p| line_matches(p))
+            .collect();
+        self.cache.logins = m
+            .logins
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&p| line_matches(p))
+            .collect();
+        self.cache.events_key = Some(key);
     }
+}
+
+/// Devices that match the filter, problems first (or by a column).
+fn device_order(m: &Model, sort: Option<usize>, reverse: bool, filter: &str) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..m.devices.len())
+        .filter(|&i| filter.is_empty() || matches_device(&m.devices[i], filter))
+        .collect();
+    let d = &m.devices;
+    match sort {
+        None | Some(7) => {
+            let urgency: Vec<u32> = d.iter().map(|x| severity(m.badges(x))).collect();
+            order.sort_by(|&a, &b| {
+                urgency[b]
+                    .cmp(&urgency[a])
+                    .then_with(|| d[a].sort_name.cmp(&d[b].sort_name))
+            });
+        }
+        Some(6) => {
+            order.sort_by(|&a, &b| d[b].bytes.cmp(&d[a].bytes).then(d[a].key.cmp(&d[b].key)))
+        }
+        Some(3) => order.sort_by_cached_key(|&i| (ip_sort_key(&d[i].ip), d[i].key.clone())),
+        Some(c) => {
+            let field = |x: &Device| -> String {
+                match c {
+                    0 => x.sort_name.clone(),
+                    1 => x.vendor.to_lowercase(),
+                    2 => x.kind.clone(),
+                    4 => x.mac.clone(),
+                    _ => x.last_seen.clone(),
+                }
+            };
+            order.sort_by_cached_key(|&i| (field(&d[i]), d[i].key.clone()));
+        }
+    }
+    if reverse {
+        order.reverse();
+    }
+    order
+}
+
+/// How urgent a device's problems are: a device scanning like Mirai is
+/// likely infected already; then default credentials, brute force, end of
+/// support; "new" only breaks ties.
+fn severity(b: u8) -> u32 {
+    [
+        (badge::SCANNING, 32),
+        (badge::DEFAULT_CREDS, 16),
+        (badge::BRUTE_FORCED, 8),
+        (badge::OUT_OF_SUPPORT, 4),
+        (badge::NEW, 1),
+    ]
+    .iter()
+    .filter(|(bit, _)| b & bit != 0)
+    .map(|(_, w)| w)
+    .sum()
 }
 
 fn ip_sort_key(ip: &str) -> String {
@@ -458,19 +500,20 @@ fn draw_tabs(f: &mut Frame, ui: &Ui, area: Rect) {
 }
 
 fn draw_footer(f: &mut Frame, ui: &Ui, area: Rect) {
+    // Fits 80 columns.
     let keys = if ui.editing_filter {
-        "type to filter  Enter apply  Esc clear"
+        "type to filter  ⏎ apply  Esc clear"
     } else if ui.detail.is_some() {
-        "↑↓/jk scroll  Esc/Backspace back  p pause  ? help  q quit"
+        "↑↓ jk scroll  Esc ⌫ back  p pause  ? help  q quit"
     } else {
         match ui.screen {
             Screen::Devices => {
-                "↑↓/jk move  Enter detail  / filter  s sort  S reverse  Tab/1-4 screens  p pause  ? help  q quit"
+                "↑↓ move  ⏎ detail  / filter  s S sort  Tab 1-4 screen  p pause  ? help  q quit"
             }
             Screen::Events => {
-                "↑↓/jk move  Enter detail  / filter  f kind  v severity  Tab/1-4 screens  p pause  ? help  q quit"
+                "↑↓ move  ⏎ detail  / filter  f kind  v sev  Tab 1-4  p pause  ? help  q quit"
             }
-            _ => "↑↓/jk move  Enter detail  / filter  Tab/1-4 screens  p pause  ? help  q quit",
+            _ => "↑↓ move  ⏎ detail  / filter  Tab 1-4 screen  p pause  ? help  q quit",
         }
     };
     f.render_widget(
@@ -584,6 +627,12 @@ fn draw_events(f: &mut Frame, m: &Model, ui: &mut Ui, area: Rect) {
     let off = window(ui, n, height);
     let sel = ui.selected[1];
     let base = m.events_dropped;
+    // Narrow: the time of day only, and a narrower kind column.
+    let (ts_range, kind_w) = if area.width >= 120 {
+        (0..19, 14)
+    } else {
+        (11..19, 10)
+    };
     let mut lines = Vec::with_capacity(height);
     for row in off..(off + height).min(n) {
         let pos = match &ui.cache.events {
@@ -594,12 +643,12 @@ fn draw_events(f: &mut Frame, m: &Model, ui: &mut Ui, area: Rect) {
             continue;
         };
         let mut line = Line::from(vec![
-            Span::raw(format!("{} ", e.ts)),
+            Span::raw(format!("{} ", e.ts.get(ts_range.clone()).unwrap_or(&e.ts))),
             Span::styled(
                 format!("{:<8} ", SEVERITIES[e.severity as usize]),
                 ui.severity_style(e.severity),
             ),
-            Span::raw(format!("{:<14} {}", e.kind, e.line)),
+            Span::raw(format!("{:<kind_w$} {}", e.kind, e.line)),
         ]);
         if row == sel {
             line = line.style(selected_style());
