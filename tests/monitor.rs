@@ -10,12 +10,12 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::daemon::{BIN, Daemon, devices, replay};
-use common::netns::{Netns, busybox_telnetd, ready, sh};
+use common::netns::{Netns, busybox_telnetd, ready, sh, telnet_logins};
 use serde_json::Value;
 
 /// `n` home devices, one UDP packet each, with MACs from `first`.
@@ -99,33 +99,10 @@ fn monitor_end_to_end_restarts_and_a_stuck_client() {
         return;
     };
     sleep(Duration::from_millis(1500));
-    let client = format!(
-        r##"python3 - <<'PY'
-import socket, time
-def read_until(s, words, limit=8.0):
-    buf = b""; end = time.time() + limit
-    while time.time() < end and not any(w in buf for w in words):
-        s.settimeout(max(0.05, end - time.time()))
-        try:
-            chunk = s.recv(4096)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-for user, pw in [("root","wrongpass1"),("root","xc3511")]:
-    s = socket.create_connection(("{net}.2", 23), timeout=5)
-    read_until(s, [b"login:"])
-    s.sendall(user.encode() + b"\r\n")
-    read_until(s, [b"assword:"])
-    s.sendall(pw.encode() + b"\r\n")
-    read_until(s, [b"incorrect", b"# ", b"$ "])
-    s.close()
-PY"##,
-        net = ns.net()
+    assert!(
+        telnet_logins(&ns, &[("root", "wrongpass1"), ("root", "xc3511")]),
+        "telnet client ran"
     );
-    assert!(ns.exec(&ns.scanner, &client), "telnet client ran");
     sleep(Duration::from_millis(2500));
 
     let events = d.events();
@@ -321,6 +298,26 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A monitor listening on loopback (it sends nothing), for the tests that
+/// need one running.
+fn on_lo(db: &str, sock: &str, stderr: Stdio) -> Child {
+    Command::new(BIN)
+        .args([
+            "monitor",
+            "-i",
+            "lo",
+            "-f",
+            "udp port 9",
+            "--no-syslog",
+            "--db",
+            db,
+        ])
+        .args(["--control", sock])
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 /// Each error path: exit status 1 and the one line that says what to do.
 #[test]
 fn monitor_error_paths() {
@@ -399,22 +396,7 @@ fn monitor_error_paths() {
     );
 
     // A store in use by another monitor (capturing on lo: it sends nothing).
-    let mut first = Command::new(BIN)
-        .args([
-            "monitor",
-            "-i",
-            "lo",
-            "-f",
-            "udp port 9",
-            "--no-syslog",
-            "--db",
-            db,
-            "--control",
-            sock,
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = on_lo(db, sock, Stdio::null());
     let end = Instant::now() + Duration::from_secs(10);
     while !Path::new(sock).exists() && Instant::now() < end {
         sleep(Duration::from_millis(50));
@@ -442,22 +424,7 @@ fn monitor_error_paths() {
     // A damaged store is moved aside with a warning, and a new one started.
     std::fs::write(db, b"garbage, not SQLite\n".repeat(100)).unwrap();
     let _ = std::fs::remove_file(format!("{db}-wal"));
-    let mut again = Command::new(BIN)
-        .args([
-            "monitor",
-            "-i",
-            "lo",
-            "-f",
-            "udp port 9",
-            "--no-syslog",
-            "--db",
-            db,
-            "--control",
-            sock,
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut again = on_lo(db, sock, Stdio::piped());
     let mut err = BufReader::new(again.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();

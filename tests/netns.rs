@@ -10,7 +10,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::netns::{Netns, busybox_telnetd, ready, sh};
+use common::netns::{Netns, busybox_telnetd, ready, sh, telnet_logins};
 use common::{analyze, bruteforces, logins, scans};
 use iotwatch::detect::credentials::Outcome;
 
@@ -114,35 +114,9 @@ fn record_telnet() -> Option<iotwatch::output::Report> {
         return None;
     }
     let ns = Netns::new("tel")?;
-    let net = ns.net();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     // Five wrong pairs from Mirai's dictionary, then the device's default.
-    let client = format!(
-        r##"python3 - <<'PY'
-import socket, time
-def read_until(s, words, limit=8.0):
-    buf = b""; end = time.time() + limit
-    while time.time() < end and not any(w in buf for w in words):
-        s.settimeout(max(0.05, end - time.time()))
-        try:
-            chunk = s.recv(4096)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-for user, pw in [("root","vizxv"),("admin","admin"),("root","888888"),("support","support"),("root","default"),("root","xc3511")]:
-    s = socket.create_connection(("{net}.2", 23), timeout=5)
-    read_until(s, [b"login:"])
-    s.sendall(user.encode() + b"\r\n")
-    read_until(s, [b"assword:"])
-    s.sendall(pw.encode() + b"\r\n")
-    read_until(s, [b"incorrect", b"# ", b"$ "])
-    s.close()
-PY"##
-    );
     let pcap = d.join("telnet.pcap");
     let n = std::process::id() % 200 + 20;
     let mut telnetd = busybox_telnetd(&ns, d, "xc3511")?;
@@ -151,7 +125,20 @@ PY"##
         &format!("tcpdump -U -n -i iwb{n} -w {}", pcap.display()),
     );
     sleep(Duration::from_millis(1500));
-    assert!(ns.exec(&ns.scanner, &client), "client ran");
+    assert!(
+        telnet_logins(
+            &ns,
+            &[
+                ("root", "vizxv"),
+                ("admin", "admin"),
+                ("root", "888888"),
+                ("support", "support"),
+                ("root", "default"),
+                ("root", "xc3511"),
+            ]
+        ),
+        "client ran"
+    );
     sleep(Duration::from_millis(1000));
     let _ = Command::new("kill")
         .arg("-INT")

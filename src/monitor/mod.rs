@@ -121,7 +121,7 @@ pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Res
     for iface in &settings.interfaces {
         captures.push(live::open(iface, &settings.live)?);
     }
-    let mut sink = sink::EventSink::open(settings.events.as_deref(), settings.syslog)?;
+    let sink = sink::EventSink::open(settings.events.as_deref(), settings.syslog)?;
     let listener = match &settings.control {
         Some(p) => Some(control::bind(p, settings.control_group.as_deref())?),
         None => None,
@@ -244,6 +244,14 @@ pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Res
         devices: 0,
         store: store_nanos,
     };
+    let mut out = Outputs {
+        sink,
+        control,
+        store: store_tx,
+        page,
+        ifaces,
+        stored: settings.db.is_some(),
+    };
     let mut next_tick = Instant::now() + TICK;
     let exit = loop {
         // Woken at least every 100 ms to see signals promptly.
@@ -259,69 +267,43 @@ pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Res
             }
             Err(RecvTimeoutError::Timeout) => {}
             // Every capture thread ended.
-            Err(RecvTimeoutError::Disconnected) => {
-                let errors = join_captures(&mut threads);
-                tick(
-                    &mut engine,
-                    &mut state,
-                    &mut sink,
-                    &control,
-                    &store_tx,
-                    &page,
-                    &ifaces,
-                    settings,
-                );
-                drop(store_tx);
-                finish_store(store_thread);
-                anyhow::bail!("no interface left to capture on: {}", errors.join("; "));
-            }
+            Err(RecvTimeoutError::Disconnected) => break None,
         }
         if Instant::now() >= next_tick {
             next_tick += TICK;
             if next_tick < Instant::now() {
                 next_tick = Instant::now() + TICK;
             }
-            tick(
-                &mut engine,
-                &mut state,
-                &mut sink,
-                &control,
-                &store_tx,
-                &page,
-                &ifaces,
-                settings,
-            );
+            out.tick(&mut engine, &mut state);
         }
         if signals.term.load(Relaxed) {
-            break Exit::Stopped;
+            break Some(Exit::Stopped);
         }
         if signals.hup.swap(false, Relaxed) {
-            break Exit::Reload;
+            break Some(Exit::Reload);
         }
     };
     // Stop capture, analyse what it had queued, write it all.
-    for e in join_captures(&mut threads) {
-        eprintln!("iotwatch: warning: {e}");
-    }
+    let errors = join_captures(&mut threads);
     while let Ok(mut b) = rx.try_recv() {
         b.drain(|fr| engine.frame(fr));
     }
-    tick(
-        &mut engine,
-        &mut state,
-        &mut sink,
-        &control,
-        &store_tx,
-        &page,
-        &ifaces,
-        settings,
-    );
-    drop(store_tx);
+    out.tick(&mut engine, &mut state);
+    drop(out);
     finish_store(store_thread);
     for h in threads.servers.drain(..) {
         let _ = h.join();
     }
-    Ok(exit)
+    match exit {
+        Some(exit) => {
+            for e in errors {
+                eprintln!("iotwatch: warning: {e}");
+            }
+            Ok(exit)
+        }
+        // Every capture thread ended on its own.
+        None => anyhow::bail!("no interface left to capture on: {}", errors.join("; ")),
+    }
 }
 
 fn join_captures(threads: &mut Threads) -> Vec<String> {
@@ -358,52 +340,56 @@ struct LoopState {
     store: Arc<AtomicU64>,
 }
 
-/// Once a second: the engine's findings to every output.
-#[allow(clippy::too_many_arguments)]
-fn tick(
-    engine: &mut Engine,
-    state: &mut LoopState,
-    sink: &mut sink::EventSink,
-    control: &Control,
-    store: &crossbeam_channel::Sender<Published>,
-    page: &metrics::Page,
-    ifaces: &[(String, String, Arc<IfaceStats>)],
-    settings: &Settings,
-) {
-    let t = Instant::now();
-    let now = wall_clock();
-    let Tick { events, devices } = engine.tick(now);
-    let mut with_json = Vec::with_capacity(events.len());
-    for e in events {
-        let json = serde_json::to_string(&e).unwrap_or_default();
-        if let Err(err) = sink.write(&e, &json) {
+/// Where each tick's findings go.
+struct Outputs {
+    sink: sink::EventSink,
+    control: Arc<Control>,
+    store: crossbeam_channel::Sender<Published>,
+    page: Arc<metrics::Page>,
+    ifaces: Vec<(String, String, Arc<IfaceStats>)>,
+    /// A store thread takes the findings (and tells the control clients).
+    stored: bool,
+}
+
+impl Outputs {
+    /// Once a second: the engine's findings to every output.
+    fn tick(&mut self, engine: &mut Engine, state: &mut LoopState) {
+        let t = Instant::now();
+        let now = wall_clock();
+        let Tick { events, devices } = engine.tick(now);
+        let mut with_json = Vec::with_capacity(events.len());
+        for e in events {
+            let json = serde_json::to_string(&e).unwrap_or_default();
+            if let Err(err) = self.sink.write(&e, &json) {
+                eprintln!("iotwatch: error: writing events: {err}");
+            }
+            *state
+                .events_by
+                .entry((e.kind.name(), severity_name(&e)))
+                .or_default() += 1;
+            with_json.push((e, json));
+        }
+        if let Err(err) = self.sink.flush() {
             eprintln!("iotwatch: error: writing events: {err}");
         }
-        *state
-            .events_by
-            .entry((e.kind.name(), severity_name(&e)))
-            .or_default() += 1;
-        with_json.push((e, json));
+        state.devices = state.devices.max(engine.known_devices());
+        let p = Published {
+            devices,
+            events: with_json,
+            now,
+        };
+        if !self.stored {
+            p.publish(&self.control);
+        } else if !p.devices.is_empty() || !p.events.is_empty() {
+            // Blocks only if the store is 8 ticks behind.
+            let _ = self.store.send(p);
+        }
+        state.tick += t.elapsed();
+        let stats = stats_json(engine, state, &self.control, &self.ifaces);
+        self.control.stats(stats);
+        self.page
+            .set(render_metrics(engine, state, &self.control, &self.ifaces));
     }
-    if let Err(err) = sink.flush() {
-        eprintln!("iotwatch: error: writing events: {err}");
-    }
-    state.devices = state.devices.max(engine.known_devices());
-    let p = Published {
-        devices,
-        events: with_json,
-        now,
-    };
-    if settings.db.is_none() {
-        p.publish(control);
-    } else if !p.devices.is_empty() || !p.events.is_empty() {
-        // Blocks only if the store is 8 ticks behind.
-        let _ = store.send(p);
-    }
-    state.tick += t.elapsed();
-    let stats = stats_json(engine, state, control, ifaces);
-    control.stats(stats);
-    page.set(render_metrics(engine, state, control, ifaces));
 }
 
 /// One tick's findings on their way to the store and the control clients.

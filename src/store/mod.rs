@@ -393,21 +393,11 @@ impl Reader {
 
     /// Device objects (the report contract), by key.
     pub fn devices(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT report FROM devices ORDER BY key")
-            .map_err(sql(&self.path))?;
-        let rows = st
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(sql(&self.path))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let text = r.map_err(sql(&self.path))?;
-            if let Ok(v) = serde_json::from_str(&text) {
-                out.push(v);
-            }
-        }
-        Ok(out)
+        Ok(self
+            .device_json()?
+            .iter()
+            .filter_map(|t| serde_json::from_str(t).ok())
+            .collect())
     }
 
     /// Device objects as stored (JSON text), by key.

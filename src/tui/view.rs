@@ -992,7 +992,7 @@ fn draw_help(f: &mut Frame, ui: &Ui) {
         w,
         h,
     );
-    let text = vec![
+    let mut text = vec![
         Line::from("↑ ↓ j k     move          PgUp PgDn   page"),
         Line::from("g G         first, last   Enter       detail"),
         Line::from("Esc ⌫       back          Tab 1-4     screens"),
@@ -1001,37 +1001,22 @@ fn draw_help(f: &mut Frame, ui: &Ui) {
         Line::from("p           pause         .           step (replay, paused)"),
         Line::from("?           this help     q           quit"),
         Line::from(""),
-        Line::from(vec![Span::styled(
+        Line::from(Span::styled(
             "Problems",
             Style::default().add_modifier(Modifier::BOLD),
-        )]),
-        Line::from(badge_spans(ui, badge::DEFAULT_CREDS))
-            .patch_style(Style::default())
-            .spans
-            .into_iter()
-            .chain([Span::raw("default credentials used or accepted")])
-            .collect::<Line>(),
-        Line::from(badge_spans(ui, badge::SCANNING))
-            .spans
-            .into_iter()
-            .chain([Span::raw("scans or brute-forces others")])
-            .collect::<Line>(),
-        Line::from(badge_spans(ui, badge::BRUTE_FORCED))
-            .spans
-            .into_iter()
-            .chain([Span::raw("being brute-forced (5+ failed logins)")])
-            .collect::<Line>(),
-        Line::from(badge_spans(ui, badge::OUT_OF_SUPPORT))
-            .spans
-            .into_iter()
-            .chain([Span::raw("past its security-update support")])
-            .collect::<Line>(),
-        Line::from(badge_spans(ui, badge::NEW))
-            .spans
-            .into_iter()
-            .chain([Span::raw("new on the network")])
-            .collect::<Line>(),
+        )),
     ];
+    for (bit, meaning) in [
+        (badge::DEFAULT_CREDS, "default credentials used or accepted"),
+        (badge::SCANNING, "scans or brute-forces others"),
+        (badge::BRUTE_FORCED, "being brute-forced (5+ failed logins)"),
+        (badge::OUT_OF_SUPPORT, "past its security-update support"),
+        (badge::NEW, "new on the network"),
+    ] {
+        let mut spans = badge_spans(ui, bit);
+        spans.push(Span::raw(meaning));
+        text.push(Line::from(spans));
+    }
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" Help ")),

@@ -135,3 +135,41 @@ pub fn busybox_telnetd(ns: &Netns, dir: &std::path::Path, password: &str) -> Opt
     );
     Some(ns.spawn(&ns.target, &server))
 }
+
+/// Telnet logins from the scanner namespace to `{net}.2:23`, one connection
+/// per (user, password) pair, each answered prompt by prompt. True when the
+/// client ran.
+pub fn telnet_logins(ns: &Netns, pairs: &[(&str, &str)]) -> bool {
+    let pairs: Vec<String> = pairs
+        .iter()
+        .map(|(u, p)| format!("(\"{u}\",\"{p}\")"))
+        .collect();
+    let client = format!(
+        r##"python3 - <<'PY'
+import socket, time
+def read_until(s, words, limit=8.0):
+    buf = b""; end = time.time() + limit
+    while time.time() < end and not any(w in buf for w in words):
+        s.settimeout(max(0.05, end - time.time()))
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+for user, pw in [{pairs}]:
+    s = socket.create_connection(("{net}.2", 23), timeout=5)
+    read_until(s, [b"login:"])
+    s.sendall(user.encode() + b"\r\n")
+    read_until(s, [b"assword:"])
+    s.sendall(pw.encode() + b"\r\n")
+    read_until(s, [b"incorrect", b"# ", b"$ "])
+    s.close()
+PY"##,
+        pairs = pairs.join(","),
+        net = ns.net()
+    );
+    ns.exec(&ns.scanner, &client)
+}
