@@ -148,6 +148,12 @@ impl LiveCapture {
         let mut last_stats = Instant::now();
         let mut dropped_here = 0u64;
         let mut n = 0u64;
+        let mut pending = (0u64, 0u64);
+        let publish = |pending: &mut (u64, u64)| {
+            stats.packets.fetch_add(pending.0, Relaxed);
+            stats.bytes.fetch_add(pending.1, Relaxed);
+            *pending = (0, 0);
+        };
         let result = loop {
             if stop.load(Relaxed) {
                 break None;
@@ -169,10 +175,13 @@ impl LiveCapture {
                         started = Instant::now();
                     }
                     batch.push(&fr);
-                    stats.packets.fetch_add(1, Relaxed);
-                    stats.bytes.fetch_add(u64::from(p.header.len), Relaxed);
+                    // Counted in the batch's thread-local totals; published
+                    // with each batch, not per packet.
+                    pending.0 += 1;
+                    pending.1 += u64::from(p.header.len);
                     n += 1;
                     if batch.full() || (n.is_multiple_of(64) && started.elapsed() >= FLUSH_AFTER) {
+                        publish(&mut pending);
                         send(&pipe, &mut batch, &stats, &mut dropped_here);
                     }
                 }
@@ -181,6 +190,7 @@ impl LiveCapture {
             }
             if n.is_multiple_of(1024) || batch.is_empty() || started.elapsed() >= FLUSH_AFTER {
                 if !batch.is_empty() && started.elapsed() >= FLUSH_AFTER {
+                    publish(&mut pending);
                     send(&pipe, &mut batch, &stats, &mut dropped_here);
                 }
                 if last_stats.elapsed() >= Duration::from_secs(1) {
@@ -193,6 +203,7 @@ impl LiveCapture {
             }
         };
         if !batch.is_empty() {
+            publish(&mut pending);
             send(&pipe, &mut batch, &stats, &mut dropped_here);
         }
         self.read_stats(&stats);

@@ -92,7 +92,7 @@ pub struct Engine {
     logins: VecDeque<Event>,
     new_logins: bool,
     /// Server addresses that were offered a default credential.
-    exposed: FxHashSet<String>,
+    exposed: FxHashSet<std::net::IpAddr>,
     scans_reported: FxHashSet<(String, Nanos, &'static str)>,
     brute_reported: FxHashSet<(String, &'static str)>,
 }
@@ -159,8 +159,10 @@ impl Engine {
         let mut tick = Tick::default();
         for e in self.worker.take_events() {
             if let EventKind::Login(l) = &e.kind {
-                if l.default_credential {
-                    self.exposed.insert(l.server.ip.clone());
+                if l.default_credential
+                    && let Ok(ip) = l.server.ip.parse()
+                {
+                    self.exposed.insert(ip);
                 }
                 self.logins.push_back(e.clone());
                 self.new_logins = true;
@@ -206,9 +208,8 @@ impl Engine {
             return;
         }
         // Reported once while its logins are in the window.
-        let logins: Vec<Event> = self.logins.iter().cloned().collect();
         let mut current = FxHashSet::default();
-        for e in bruteforce_events(&logins, &self.config.home) {
+        for e in bruteforce_events(self.logins.make_contiguous(), &self.config.home) {
             let EventKind::Bruteforce(b) = &e.kind else {
                 continue;
             };
@@ -255,7 +256,7 @@ impl Engine {
                         stale_budget -= 1;
                     }
                 }
-                let is_exposed = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
+                let is_exposed = d.ips.iter().any(|ip| exposed.contains(ip));
                 tick.devices.push(update(
                     reporter,
                     key,
