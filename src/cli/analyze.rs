@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::capture::Timeline;
 use crate::output::report::ReportOptions;
-use crate::output::{build_report, summary::write_summary};
+use crate::output::{build_report, summary::write_summary, write_json_report};
 use crate::pipeline::{self, Config};
 use crate::proto::Registry;
 
@@ -71,6 +71,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         opts.as_of = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map_err(|_| anyhow::anyhow!("--as-of {d}: not a date (YYYY-MM-DD)"))?;
     }
+    std::thread::spawn(crate::signatures::warm_up);
     let mut timeline = Timeline::open(&args.files)?;
     let config = Config {
         threads,
@@ -87,17 +88,17 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let report = build_report(analysis, timeline.files(), &opts);
-    for w in &report.capture.warnings {
+    for w in timeline.files().iter().flat_map(|f| f.warnings()) {
         eprintln!("iotwatch: warning: {w}");
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report).context("writing the report")?;
+        write_json_report(analysis, timeline.files(), &opts, threads, &mut out)
+            .context("writing the report")?;
         writeln!(out)?;
     } else {
-        write_summary(&report, &mut out)?;
+        write_summary(&build_report(analysis, timeline.files(), &opts), &mut out)?;
     }
     out.flush()?;
     Ok(())

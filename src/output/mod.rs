@@ -3,4 +3,4 @@
 pub mod report;
 pub mod summary;
 
-pub use report::{Report, build_report};
+pub use report::{Report, build_report, write_json_report};

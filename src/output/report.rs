@@ -2,13 +2,15 @@
 //! (DESIGN.md, "Report contract"). Ordering is deterministic, so the same
 //! input gives the same bytes whatever the number of threads.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use crate::capture::{CaptureFile, LinkType};
 use crate::detect::support::{Known, Support, assess};
 use crate::event::{EndOfSupportEvent, Event, EventKind, Severity};
 use crate::identify::{Evidence, Identifier};
-use crate::inventory::DeviceKey;
+use crate::inventory::{Device, DeviceKey};
 use crate::pipeline::Analysis;
 use crate::time::rfc3339;
 
@@ -255,8 +257,17 @@ pub fn mac_string(m: &[u8; 6]) -> String {
     )
 }
 
-/// Builds the report from a finished analysis and the files it read.
-pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOptions) -> Report {
+/// What a report says before its devices, and what its devices are made
+/// from: the parts shared by [`build_report`] and [`write_json_report`].
+struct Prepared {
+    capture: CaptureSummary,
+    devices: Vec<(DeviceKey, Device)>,
+    /// Addresses that accepted or were offered a default credential.
+    exposed: BTreeSet<String>,
+    events: Vec<Event>,
+}
+
+fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
     let mut link_types: Vec<LinkType> = files
         .iter()
         .flat_map(|f| f.link_types().iter().copied())
@@ -288,35 +299,139 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
     // Devices that accepted or were offered a default credential: the server
     // side of a default login, matched by address (devices hold only home
     // addresses, so a router is not blamed for the Internet hosts behind it).
-    let exposed: std::collections::BTreeSet<String> = analysis
+    let exposed = analysis
         .out
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            crate::event::EventKind::Login(l) if l.default_credential => Some(l.server.ip.clone()),
+            EventKind::Login(l) if l.default_credential => Some(l.server.ip.clone()),
             _ => None,
         })
         .collect();
-    let mut reporter = DeviceReporter::new(*opts);
-    let mut eos_events = Vec::new();
-    let devices: Vec<DeviceReport> = analysis
-        .inventory
-        .into_devices()
-        .into_iter()
-        .map(|(key, mut d)| {
+    Prepared {
+        capture,
+        devices: analysis.inventory.into_devices(),
+        exposed,
+        events: analysis.out.events,
+    }
+}
+
+/// Reports each device in order, handing its entry to `sink`, and returns
+/// their `end_of_support` events. With `threads` > 1 the devices are
+/// identified on a thread of their own while `sink` (serialising) runs here.
+fn report_devices(
+    devices: Vec<(DeviceKey, Device)>,
+    exposed: &BTreeSet<String>,
+    opts: ReportOptions,
+    threads: usize,
+    mut sink: impl FnMut(DeviceReport),
+) -> Vec<Event> {
+    let report_all = |each: &mut dyn FnMut(DeviceReport)| {
+        let mut reporter = DeviceReporter::new(opts);
+        let mut eos_events = Vec::new();
+        for (key, mut d) in devices {
             let exposed = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
             let (report, eos) = reporter.report(key, &mut d, exposed);
             eos_events.extend(eos);
-            report
-        })
-        .collect();
-    let mut events = analysis.out.events;
+            // Dropped here, not at the end: the evidence goes as it is reported.
+            drop(d);
+            each(report);
+        }
+        eos_events
+    };
+    if threads <= 1 {
+        return report_all(&mut sink);
+    }
+    std::thread::scope(|scope| {
+        // A few entries in flight: memory stays one device's worth, not the report's.
+        let (tx, rx) = crossbeam_channel::bounded::<DeviceReport>(64);
+        let identifying = scope.spawn(move || {
+            report_all(&mut |r| {
+                // The receiver lives until this thread is joined.
+                let _ = tx.send(r);
+            })
+        });
+        rx.iter().for_each(&mut sink);
+        identifying
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
+/// The events with the devices' `end_of_support` events, in an order that
+/// does not depend on the sharding: by time, then by content.
+fn sorted_events(mut events: Vec<Event>, eos_events: Vec<Event>) -> Vec<Event> {
     events.extend(eos_events);
-    // Deterministic whatever the sharding: by time, then by content.
     events.sort_by_cached_key(|e| (e.ts, serde_json::to_string(e).unwrap_or_default()));
+    events
+}
+
+/// Builds the report from a finished analysis and the files it read.
+pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOptions) -> Report {
+    let p = prepare(analysis, files);
+    let mut devices = Vec::with_capacity(p.devices.len());
+    let eos = report_devices(p.devices, &p.exposed, *opts, 1, |d| devices.push(d));
     Report {
-        capture,
+        capture: p.capture,
         devices,
-        events,
+        events: sorted_events(p.events, eos),
+    }
+}
+
+/// Writes the report as pretty JSON, the same bytes as [`build_report`]
+/// serialised, but each device's entry is made, written and dropped in turn:
+/// the whole report (tens of MiB with thousands of devices) is never held.
+pub fn write_json_report(
+    analysis: Analysis,
+    files: &[CaptureFile],
+    opts: &ReportOptions,
+    threads: usize,
+    out: impl std::io::Write,
+) -> serde_json::Result<()> {
+    use serde::ser::SerializeMap;
+    let p = prepare(analysis, files);
+    let devices = DeviceStream {
+        devices: std::cell::Cell::new(Some(p.devices)),
+        exposed: &p.exposed,
+        opts: *opts,
+        threads,
+        eos: std::cell::RefCell::default(),
+    };
+    let mut ser = serde_json::Serializer::pretty(out);
+    let mut map = serde::Serializer::serialize_map(&mut ser, Some(3))?;
+    map.serialize_entry("capture", &p.capture)?;
+    map.serialize_entry("devices", &devices)?;
+    map.serialize_entry("events", &sorted_events(p.events, devices.eos.take()))?;
+    map.end()
+}
+
+/// Serialises as the array of device entries, reporting each as it goes.
+struct DeviceStream<'a> {
+    devices: std::cell::Cell<Option<Vec<(DeviceKey, Device)>>>,
+    exposed: &'a BTreeSet<String>,
+    opts: ReportOptions,
+    threads: usize,
+    /// The devices' `end_of_support` events, once serialised.
+    eos: std::cell::RefCell<Vec<Event>>,
+}
+
+impl Serialize for DeviceStream<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let devices = self.devices.take().unwrap_or_default();
+        let mut seq = s.serialize_seq(Some(devices.len()))?;
+        let mut failed = None;
+        let eos = report_devices(devices, self.exposed, self.opts, self.threads, |d| {
+            if failed.is_none()
+                && let Err(e) = seq.serialize_element(&d)
+            {
+                failed = Some(e);
+            }
+        });
+        *self.eos.borrow_mut() = eos;
+        match failed {
+            Some(e) => Err(e),
+            None => seq.end(),
+        }
     }
 }

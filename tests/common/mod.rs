@@ -7,7 +7,7 @@ pub mod netns;
 use std::path::{Path, PathBuf};
 
 use iotwatch::capture::Timeline;
-use iotwatch::output::{Report, build_report};
+use iotwatch::output::{Report, build_report, write_json_report};
 use iotwatch::pipeline::{self, Config};
 use iotwatch::proto::Registry;
 
@@ -34,6 +34,20 @@ pub fn analyze(paths: &[&Path], threads: usize) -> Result<Report, iotwatch::capt
     };
     let a = pipeline::run(&mut tl, config, Registry::builtin(), &mut |_| {})?;
     Ok(build_report(a, tl.files(), &Default::default()))
+}
+
+/// The JSON report as `iotwatch analyze --json` streams it.
+pub fn analyze_json(paths: &[&Path], threads: usize) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let mut tl = Timeline::open(&names).unwrap();
+    let config = Config {
+        threads,
+        ..Config::default()
+    };
+    let a = pipeline::run(&mut tl, config, Registry::builtin(), &mut |_| {}).unwrap();
+    let mut out = Vec::new();
+    write_json_report(a, tl.files(), &Default::default(), threads, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 pub fn json(r: &Report) -> String {
