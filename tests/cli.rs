@@ -238,3 +238,43 @@ fn malformed_pcapng_block_is_skipped_by_its_length() {
     assert_eq!(v["capture"]["packets"], 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("bad.pcapng"));
 }
+
+/// More devices than one chunk of the report's work (64): with two threads
+/// the chunks are identified and rendered on two threads in turn and must
+/// still come out in order, the same bytes as one thread's whole report.
+#[test]
+fn many_devices_give_the_same_report_streamed_on_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.pcap");
+    let mut frames = Vec::new();
+    for i in 0..300u32 {
+        // Cisco's OUI for some, randomised MACs for others: vendors differ.
+        let b = i.to_be_bytes();
+        let mac = if i % 3 == 0 {
+            [0x02, 0, 0, 0, b[2], b[3]]
+        } else {
+            [0x00, 0x00, 0x0c, 0, b[2], b[3]]
+        };
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(mac, [0x00, 0x11, 0x22, 0x33, 0x44, 0x55])
+            .ipv4([192, 168, b[2], b[3].max(1)], [8, 8, 8, 8], 64)
+            .udp(40000, 123)
+            .write(&mut v, &[0u8; 48])
+            .unwrap();
+        frames.push((u64::from(i) * 1000, v));
+    }
+    write_pcap(&path, 1, &frames);
+    let one = common::json(&common::analyze(&[&path], 1).unwrap());
+    assert!(one.matches("\"mac\"").count() > 250, "{one}");
+    assert_eq!(one, common::analyze_json(&[&path], 2));
+    let out = iotwatch(&[
+        "analyze",
+        "-q",
+        "--json",
+        "--threads",
+        "2",
+        "-r",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), one + "\n");
+}

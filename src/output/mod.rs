@@ -1,5 +1,6 @@
 //! Output stage: the report (JSON and the human summary).
 
+mod pretty;
 pub mod report;
 pub mod summary;
 

@@ -11,6 +11,7 @@ use crate::detect::support::{Known, Support, assess};
 use crate::event::{EndOfSupportEvent, Event, EventKind, Severity};
 use crate::identify::{Evidence, Identifier};
 use crate::inventory::{Device, DeviceKey};
+use crate::output::pretty::Pretty;
 use crate::pipeline::Analysis;
 use crate::time::rfc3339;
 
@@ -316,46 +317,90 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
     }
 }
 
-/// Reports each device in order, handing its entry to `sink`, and returns
-/// their `end_of_support` events. With `threads` > 1 the devices are
-/// identified on a thread of their own while `sink` (serialising) runs here.
-fn report_devices(
+/// Devices a thread reports at a time when several share the work.
+const CHUNK: usize = 64;
+
+/// Reports each device in order: `make` turns an entry (and its position)
+/// into what `sink` takes (for JSON, its rendered text), and the devices'
+/// `end_of_support` events are returned. With `threads` > 1 the devices go in
+/// chunks to this thread and one other in turn, each identifying and making
+/// its own, while `sink` takes them here in order.
+fn report_devices<T: Send>(
     devices: Vec<(DeviceKey, Device)>,
     exposed: &BTreeSet<String>,
     opts: ReportOptions,
     threads: usize,
-    mut sink: impl FnMut(DeviceReport),
+    make: impl Fn(usize, DeviceReport) -> T + Sync,
+    mut sink: impl FnMut(T),
 ) -> Vec<Event> {
-    let report_all = |each: &mut dyn FnMut(DeviceReport)| {
-        let mut reporter = DeviceReporter::new(opts);
-        let mut eos_events = Vec::new();
-        for (key, mut d) in devices {
+    // Reports a run of devices that starts at position `at`.
+    let report_run = |reporter: &mut DeviceReporter,
+                      at: usize,
+                      run: Vec<(DeviceKey, Device)>,
+                      eos: &mut Vec<Event>,
+                      each: &mut dyn FnMut(T)| {
+        for (i, (key, mut d)) in run.into_iter().enumerate() {
             let exposed = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
-            let (report, eos) = reporter.report(key, &mut d, exposed);
-            eos_events.extend(eos);
+            let (report, e) = reporter.report(key, &mut d, exposed);
+            eos.extend(e);
             // Dropped here, not at the end: the evidence goes as it is reported.
             drop(d);
-            each(report);
+            each(make(at + i, report));
         }
-        eos_events
     };
+    let mut reporter = DeviceReporter::new(opts);
+    let mut eos = Vec::new();
     if threads <= 1 {
-        return report_all(&mut sink);
+        report_run(&mut reporter, 0, devices, &mut eos, &mut sink);
+        return eos;
     }
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    let mut rest = devices.into_iter();
+    for k in 0.. {
+        let chunk: Vec<_> = rest.by_ref().take(CHUNK).collect();
+        match chunk.is_empty() {
+            true => break,
+            false if k % 2 == 0 => mine.push(chunk),
+            false => theirs.push(chunk),
+        }
+    }
+    let chunks = mine.len() + theirs.len();
     std::thread::scope(|scope| {
-        // A few entries in flight: memory stays one device's worth, not the report's.
-        let (tx, rx) = crossbeam_channel::bounded::<DeviceReport>(64);
-        let identifying = scope.spawn(move || {
-            report_all(&mut |r| {
-                // The receiver lives until this thread is joined.
-                let _ = tx.send(r);
-            })
+        // Two chunks in flight: memory stays a few devices' worth.
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<T>>(2);
+        let report_run = &report_run;
+        let other = scope.spawn(move || {
+            let mut reporter = DeviceReporter::new(opts);
+            let mut eos = Vec::new();
+            for (j, chunk) in theirs.into_iter().enumerate() {
+                let mut made = Vec::with_capacity(chunk.len());
+                let at = (2 * j + 1) * CHUNK;
+                report_run(&mut reporter, at, chunk, &mut eos, &mut |t| made.push(t));
+                if tx.send(made).is_err() {
+                    break;
+                }
+            }
+            eos
         });
-        rx.iter().for_each(&mut sink);
-        identifying
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    })
+        let mut mine = mine.into_iter();
+        for k in 0..chunks {
+            match if k % 2 == 0 { mine.next() } else { None } {
+                Some(chunk) => report_run(&mut reporter, k * CHUNK, chunk, &mut eos, &mut sink),
+                None => match rx.recv() {
+                    Ok(made) => made.into_iter().for_each(&mut sink),
+                    // The other thread panicked: its join says why.
+                    Err(_) => break,
+                },
+            }
+        }
+        drop(rx);
+        eos.extend(
+            other
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        );
+    });
+    eos
 }
 
 /// The events with the devices' `end_of_support` events, in an order that
@@ -370,7 +415,14 @@ fn sorted_events(mut events: Vec<Event>, eos_events: Vec<Event>) -> Vec<Event> {
 pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOptions) -> Report {
     let p = prepare(analysis, files);
     let mut devices = Vec::with_capacity(p.devices.len());
-    let eos = report_devices(p.devices, &p.exposed, *opts, 1, |d| devices.push(d));
+    let eos = report_devices(
+        p.devices,
+        &p.exposed,
+        *opts,
+        1,
+        |_, d| d,
+        |d| devices.push(d),
+    );
     Report {
         capture: p.capture,
         devices,
@@ -378,60 +430,49 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
     }
 }
 
-/// Writes the report as pretty JSON, the same bytes as [`build_report`]
-/// serialised, but each device's entry is made, written and dropped in turn:
-/// the whole report (tens of MiB with thousands of devices) is never held.
+/// Writes the report as JSON: the same bytes as [`build_report`] through
+/// `serde_json::to_writer_pretty`, but each device's entry is made, rendered
+/// and dropped in turn (the whole report, tens of MiB with thousands of
+/// devices, is never held), by `threads` threads (at most two).
 pub fn write_json_report(
     analysis: Analysis,
     files: &[CaptureFile],
     opts: &ReportOptions,
     threads: usize,
-    out: impl std::io::Write,
-) -> serde_json::Result<()> {
-    use serde::ser::SerializeMap;
+    mut out: impl std::io::Write,
+) -> std::io::Result<()> {
     let p = prepare(analysis, files);
-    let devices = DeviceStream {
-        devices: std::cell::Cell::new(Some(p.devices)),
-        exposed: &p.exposed,
-        opts: *opts,
-        threads,
-        eos: std::cell::RefCell::default(),
+    out.write_all(b"{")?;
+    Pretty::line(&mut out, 1, true)?;
+    out.write_all(b"\"capture\": ")?;
+    Pretty::write_at(&mut out, 1, &p.capture)?;
+    Pretty::line(&mut out, 1, false)?;
+    out.write_all(b"\"devices\": [")?;
+    let any = !p.devices.is_empty();
+    let mut failed = None;
+    let render = |i: usize, d: DeviceReport| {
+        let mut text = Vec::with_capacity(4096);
+        Pretty::line(&mut text, 2, i == 0)?;
+        Pretty::write_at(&mut text, 2, &d)?;
+        Ok(text)
     };
-    let mut ser = serde_json::Serializer::pretty(out);
-    let mut map = serde::Serializer::serialize_map(&mut ser, Some(3))?;
-    map.serialize_entry("capture", &p.capture)?;
-    map.serialize_entry("devices", &devices)?;
-    map.serialize_entry("events", &sorted_events(p.events, devices.eos.take()))?;
-    map.end()
-}
-
-/// Serialises as the array of device entries, reporting each as it goes.
-struct DeviceStream<'a> {
-    devices: std::cell::Cell<Option<Vec<(DeviceKey, Device)>>>,
-    exposed: &'a BTreeSet<String>,
-    opts: ReportOptions,
-    threads: usize,
-    /// The devices' `end_of_support` events, once serialised.
-    eos: std::cell::RefCell<Vec<Event>>,
-}
-
-impl Serialize for DeviceStream<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let devices = self.devices.take().unwrap_or_default();
-        let mut seq = s.serialize_seq(Some(devices.len()))?;
-        let mut failed = None;
-        let eos = report_devices(devices, self.exposed, self.opts, self.threads, |d| {
-            if failed.is_none()
-                && let Err(e) = seq.serialize_element(&d)
-            {
-                failed = Some(e);
-            }
-        });
-        *self.eos.borrow_mut() = eos;
-        match failed {
-            Some(e) => Err(e),
-            None => seq.end(),
+    let eos = report_devices(p.devices, &p.exposed, *opts, threads, render, |text| {
+        if failed.is_none()
+            && let Err(e) = text.and_then(|t: Vec<u8>| out.write_all(&t))
+        {
+            failed = Some(e);
         }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
+    if any {
+        Pretty::line(&mut out, 1, true)?;
+    }
+    out.write_all(b"]")?;
+    Pretty::line(&mut out, 1, false)?;
+    out.write_all(b"\"events\": ")?;
+    Pretty::write_at(&mut out, 1, &sorted_events(p.events, eos))?;
+    Pretty::line(&mut out, 0, true)?;
+    out.write_all(b"}")
 }
