@@ -688,3 +688,123 @@ fn dhcp_client_and_upnp_description() {
     assert_eq!(speaker.model.as_deref(), Some("Sonos One"));
     assert_eq!(speaker.firmware.as_deref(), Some("56.0-76060"));
 }
+
+/// Real service discovery: avahi-daemon publishing a Chromecast's
+/// `_googlecast._tcp` service with its TXT record, and minidlna (a UPnP
+/// media server) answering an SSDP M-SEARCH and serving its description
+/// XML, both on the target host. The host's evidence holds every string
+/// they sent, and the mDNS model names it.
+#[test]
+fn avahi_and_minidlna_announce_themselves() {
+    let live = ready(&[
+        "ip",
+        "tcpdump",
+        "unshare",
+        "avahi-daemon",
+        "minidlnad",
+        "curl",
+        "python3",
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let n = std::process::id() % 200 + 20;
+    let net = format!("10.231.{n}");
+    for sub in ["services", "media", "db"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    std::fs::write(
+        d.join("avahi.conf"),
+        format!(
+            "[server]\nuse-ipv4=yes\nuse-ipv6=no\nallow-interfaces=iwb{n}\nenable-dbus=no\n\
+             host-name=livingroom\n[publish]\npublish-hinfo=no\npublish-workstation=no\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("services/cast.service"),
+        "<?xml version=\"1.0\" standalone='no'?>\n<service-group>\n\
+         <name>Chromecast-Ultra-5e1a</name>\n<service>\n<type>_googlecast._tcp</type>\n\
+         <port>8009</port>\n<txt-record>md=Chromecast Ultra</txt-record>\n\
+         <txt-record>fn=Living Room TV</txt-record>\n<txt-record>ve=05</txt-record>\n\
+         </service>\n</service-group>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("minidlna.conf"),
+        format!(
+            "media_dir={dir}/media\ndb_dir={dir}/db\nlog_dir={dir}\nnetwork_interface=iwb{n}\n\
+             port=8200\nfriendly_name=Attic NAS\n",
+            dir = d.display()
+        ),
+    )
+    .unwrap();
+    // avahi-daemon reads its services from /etc/avahi/services and writes
+    // its pid under /run: a private mount namespace gives it ours.
+    let server = format!(
+        "sh -c 'unshare -m sh -c \"mount --bind {dir}/services /etc/avahi/services && \
+         mount -t tmpfs none /run && mkdir /run/avahi-daemon && \
+         exec avahi-daemon --no-drop-root --no-chroot --no-rlimits -f {dir}/avahi.conf\" & \
+         exec minidlnad -d -f {dir}/minidlna.conf -P {dir}/minidlna.pid'",
+        dir = d.display()
+    );
+    let msearch = format!(
+        "python3 -c \"import socket; s = socket.socket(2, 2); \
+         s.setsockopt(0, 32, socket.inet_aton('{net}.1')); s.settimeout(2); \
+         s.sendto(b'M-SEARCH * HTTP/1.1\\r\\nHOST: 239.255.255.250:1900\\r\\nMAN: \\\"ssdp:discover\\\"\\r\\nMX: 1\\r\\nST: ssdp:all\\r\\n\\r\\n', ('239.255.255.250', 1900)); \
+         s.recvfrom(2000)\""
+    );
+    let Some(r) = record_servers(
+        "avahi-minidlna",
+        live,
+        &server,
+        &[
+            msearch,
+            format!("curl -s -o /dev/null http://{net}.2:8200/rootDesc.xml"),
+            // avahi re-announces: time for a slow machine's first announcement.
+            "sleep 1".to_string(),
+        ],
+    ) else {
+        return;
+    };
+    let host = r
+        .devices
+        .iter()
+        .find(|d| d.evidence.iter().any(|e| e.signal == "mdns"))
+        .expect("the avahi host is a device");
+    let has = |signal: &str, field: &str, value: &str| {
+        host.evidence
+            .iter()
+            .any(|e| e.signal == signal && e.field == field && e.value == value)
+    };
+    for (signal, field, value) in [
+        ("mdns", "service", "_googlecast._tcp"),
+        ("mdns", "instance", "Chromecast-Ultra-5e1a"),
+        ("mdns", "txt", "md=Chromecast Ultra"),
+        ("mdns", "txt", "fn=Living Room TV"),
+        ("mdns", "hostname", "livingroom"),
+        (
+            "ssdp",
+            "server",
+            "Debian DLNADOC/1.50 UPnP/1.0 MiniDLNA/1.3.0",
+        ),
+        ("ssdp", "type", "urn:schemas-upnp-org:device:MediaServer:1"),
+        ("upnp", "manufacturer", "Justin Maggard"),
+        (
+            "upnp",
+            "model_name",
+            "Windows Media Connect compatible (MiniDLNA)",
+        ),
+        ("upnp", "friendly_name", "Attic NAS"),
+    ] {
+        assert!(
+            has(signal, field, value),
+            "{signal} {field} {value}: {host:#?}"
+        );
+    }
+    assert_eq!(host.vendor.as_deref(), Some("Google"), "{host:#?}");
+    assert_eq!(host.kind.as_deref(), Some("streamer"));
+    assert_eq!(host.model.as_deref(), Some("Chromecast Ultra"));
+    assert_eq!(host.hostname.as_deref(), Some("livingroom"));
+    // A locally administered MAC (a veth's) names no vendor by itself.
+    assert!(host.randomised_mac);
+}
