@@ -71,7 +71,6 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         opts.as_of = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map_err(|_| anyhow::anyhow!("--as-of {d}: not a date (YYYY-MM-DD)"))?;
     }
-    std::thread::spawn(crate::signatures::warm_up);
     let mut timeline = Timeline::open(&args.files)?;
     let config = Config {
         threads,

@@ -14,17 +14,6 @@ pub mod support;
 pub mod telnet_prompts;
 pub mod vendors;
 
-/// Parses the built-in tables (and any installed overlay) that a report
-/// needs: run on a thread of its own at start, it takes their 30 ms off the
-/// end of an analysis.
-pub fn warm_up() {
-    oui::OuiDb::builtin();
-    devices::DeviceRules::builtin();
-    vendors::VendorDb::builtin();
-    support::SupportDb::builtin();
-    credentials::CredentialDb::builtin();
-}
-
 use std::fmt;
 
 /// A signature file that does not parse.
