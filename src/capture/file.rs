@@ -306,7 +306,9 @@ impl CaptureFile {
                 },
                 &mut f,
             );
-            self.reader.consume(len);
+            // Without a shift: the buffer moves only its last partial record, on
+            // refill, not half its bytes each time half of it is consumed.
+            self.reader.consume_noshift(len);
             if flow == Flow::Pause {
                 return Ok(RunEnd::Paused);
             }

@@ -202,10 +202,13 @@ impl Identifier {
                 format!("{share}% of its packets from non-home addresses"),
             ));
         }
-        for s in dev.syns.iter().flatten() {
+        // Sorted, as the evidence below: with several workers a device's
+        // SYNs, and its facts, arrive in any order.
+        let mut syns: Vec<_> = dev.syns.iter().flatten().collect();
+        syns.sort_unstable();
+        for s in syns {
             items.push(("tcp", "syn", s.render()));
         }
-        // Sorted: workers' evidence arrives in any order.
         let mut evidence = std::mem::take(&mut dev.evidence);
         evidence.sort_unstable();
         for ((signal, field), v) in evidence {
