@@ -258,6 +258,18 @@ fn record_servers(
     Some(analyze(&[&pcap], 1).unwrap())
 }
 
+/// The device has this evidence item.
+fn has_evidence(
+    d: &iotwatch::output::report::DeviceReport,
+    signal: &str,
+    field: &str,
+    value: &str,
+) -> bool {
+    d.evidence
+        .iter()
+        .any(|e| e.signal == signal && e.field == field && e.value == value)
+}
+
 /// (protocol, username, password shown, outcome, default credential)
 type LoginRow = (String, Option<String>, Option<String>, Outcome, bool);
 
@@ -668,12 +680,7 @@ fn dhcp_client_and_upnp_description() {
         .iter()
         .find(|d| d.evidence.iter().any(|e| e.field == "vendor_class"))
         .expect("the DHCP client is a device");
-    let has = |signal: &str, field: &str, value: &str| {
-        client
-            .evidence
-            .iter()
-            .any(|e| e.signal == signal && e.field == field && e.value == value)
-    };
+    let has = |signal: &str, field: &str, value: &str| has_evidence(client, signal, field, value);
     assert!(has("dhcp", "vendor_class", "android-dhcp-9"), "{client:#?}");
     assert!(has("dhcp", "hostname", "pixel-3a"), "{client:#?}");
     assert_eq!(client.os.as_deref(), Some("Android 9"));
@@ -771,11 +778,7 @@ fn avahi_and_minidlna_announce_themselves() {
         .iter()
         .find(|d| d.evidence.iter().any(|e| e.signal == "mdns"))
         .expect("the avahi host is a device");
-    let has = |signal: &str, field: &str, value: &str| {
-        host.evidence
-            .iter()
-            .any(|e| e.signal == signal && e.field == field && e.value == value)
-    };
+    let has = |signal: &str, field: &str, value: &str| has_evidence(host, signal, field, value);
     for (signal, field, value) in [
         ("mdns", "service", "_googlecast._tcp"),
         ("mdns", "instance", "Chromecast-Ultra-5e1a"),
