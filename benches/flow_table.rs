@@ -2,7 +2,7 @@
 //! SYN scan (every packet a new unanswered SYN: the SYN cache path).
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use iotwatch::decode::tcp_flags;
-use iotwatch::flow::{FlowKey, FlowTable, PacketView, Timeouts};
+use iotwatch::flow::{ALL_BUCKETS, FlowKey, FlowTable, PacketView, Timeouts};
 use std::net::{IpAddr, Ipv4Addr};
 
 fn view(src: u32, dst: u32, sport: u16, dport: u16, flags: u8, ts: u64) -> PacketView {
@@ -29,7 +29,7 @@ fn bench(c: &mut Criterion) {
     const N: u64 = 10_000;
     g.throughput(Throughput::Elements(N));
     // 1,000 established flows, packets round-robin.
-    let mut t = FlowTable::new(65_536, 16_384, Timeouts::default());
+    let mut t = FlowTable::new(65_536, 16_384, Timeouts::default(), ALL_BUCKETS);
     let home = 0xC0A8_0102;
     for i in 0..1000u32 {
         t.update(
@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    let mut scan = FlowTable::new(65_536, 16_384, Timeouts::default());
+    let mut scan = FlowTable::new(65_536, 16_384, Timeouts::default(), ALL_BUCKETS);
     let mut dst: u32 = 0x0B00_0000;
     g.bench_function("syn_scan", |b| {
         b.iter(|| {

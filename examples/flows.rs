@@ -4,12 +4,12 @@
 //!     cargo run --example flows -- FILE
 use iotwatch::capture::{CaptureFile, file::Flow as Step};
 use iotwatch::decode::decode;
-use iotwatch::flow::{FlowTable, PacketView, Timeouts};
+use iotwatch::flow::{ALL_BUCKETS, FlowTable, PacketView, Timeouts};
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: flows FILE");
     let mut cf = CaptureFile::open(&path).expect("capture");
-    let mut t = FlowTable::new(1 << 20, 1 << 16, Timeouts::default());
+    let mut t = FlowTable::new(1 << 20, 1 << 16, Timeouts::default(), ALL_BUCKETS);
     let mut show = |f: iotwatch::flow::Flow, why| {
         let c = f.client_side();
         println!(

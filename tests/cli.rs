@@ -278,3 +278,90 @@ fn many_devices_give_the_same_report_streamed_on_two_threads() {
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), one + "\n");
 }
+
+/// Whatever the thread count, the same report, also where caps are reached:
+/// the SYN cache overflowing (100,000 unanswered SYNs to hosts that spread
+/// over every worker, some answered later), more SYN signatures than a device
+/// keeps, and more DNS names than a device keeps of one kind.
+#[test]
+fn same_report_whatever_the_threads_when_caps_are_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("caps.pcap");
+    let dev = [0x00, 0x11, 0x22, 0x00, 0x00, 0x01];
+    let router = [0x00, 0x11, 0x22, 0x00, 0x00, 0xfe];
+    let mut frames = Vec::new();
+    let mut t = 0u64;
+    let mut push = |frames: &mut Vec<(u64, Vec<u8>)>, b: PacketBuilderStep, payload: &[u8]| {
+        let mut v = Vec::new();
+        b.write(&mut v, payload).unwrap();
+        t += 100;
+        frames.push((t, v));
+    };
+    type PacketBuilderStep = etherparse::PacketBuilderStep<etherparse::TcpHeader>;
+    for i in 0..100_000u32 {
+        let b = i.to_be_bytes();
+        let syn = PacketBuilder::ethernet2(dev, router)
+            .ipv4([192, 168, 1, 10], [10, b[1], b[2], b[3]], 64)
+            .tcp(
+                40000 + (i % 20000) as u16,
+                80,
+                i,
+                1024 * (1 + (i % 8) as u16),
+            )
+            .syn();
+        push(&mut frames, syn, &[]);
+        if i % 7 == 0 && i >= 50 {
+            // An answer to a SYN sent 50 earlier: some still cached, some displaced.
+            let j = i - 50;
+            let c = j.to_be_bytes();
+            let ack = PacketBuilder::ethernet2(router, dev)
+                .ipv4([10, c[1], c[2], c[3]], [192, 168, 1, 10], 60)
+                .tcp(80, 40000 + (j % 20000) as u16, 7, 65535)
+                .syn()
+                .ack(j + 1);
+            push(&mut frames, ack, &[]);
+        }
+    }
+    for n in 0..60u16 {
+        let name = format!("host{n:02}.example.com");
+        let mut q = vec![0, n as u8, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(dev, router)
+            .ipv4([192, 168, 1, 10], [192, 168, 1, 1], 64)
+            .udp(50000 + n, 53)
+            .write(&mut v, &q)
+            .unwrap();
+        frames.push((t + u64::from(n) * 10, v));
+    }
+    write_pcap(&path, 1, &frames);
+    let one = common::analyze_json(&[&path], 1);
+    let r: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert!(
+        r["capture"]["unanswered_syns"].as_u64().unwrap() > 60_000,
+        "{}",
+        r["capture"]
+    );
+    let device = r["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["mac"] == "00:11:22:00:00:01")
+        .unwrap();
+    let of = |field: &str| {
+        device["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["field"] == field)
+            .count()
+    };
+    assert_eq!(of("syn"), iotwatch::inventory::MAX_SYNS, "{device}");
+    assert_eq!(of("query"), iotwatch::inventory::MAX_VALUES, "{device}");
+    assert_eq!(one, common::analyze_json(&[&path], 2), "two threads");
+    assert_eq!(one, common::analyze_json(&[&path], 3), "three threads");
+}

@@ -82,20 +82,23 @@ impl FlowKey {
         }
     }
 
-    /// A hash of the address pair alone, the same for both directions, so
-    /// that all of a conversation (fragments included, which carry no ports)
-    /// lands on one worker.
-    pub fn shard_hash(src: IpAddr, dst: IpAddr) -> u64 {
-        let (a, b) = (addr16(src), addr16(dst));
-        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    /// The shard bucket of the flow, the same for both directions: the
+    /// worker that owns the bucket gets all of the flow's packets.
+    pub fn shard_bucket(&self) -> usize {
         let mut h = rustc_hash::FxHasher::default();
-        lo.hash(&mut h);
-        hi.hash(&mut h);
+        self.hash(&mut h);
         // Fx leaves the low bits weak; fold the high ones in.
         let x = h.finish();
-        x ^ (x >> 29) ^ (x >> 47)
+        ((x ^ (x >> 29) ^ (x >> 47)) % SHARD_BUCKETS as u64) as usize
     }
 }
+
+/// Hash buckets that flows are spread over; each worker owns some, a bit
+/// each in a `u64` mask.
+pub const SHARD_BUCKETS: usize = 64;
+
+/// Every shard bucket: a worker that sees all packets.
+pub const ALL_BUCKETS: u64 = u64::MAX;
 
 impl Side {
     pub fn other(self) -> Side {
@@ -120,7 +123,7 @@ mod tests {
         assert_ne!(s1, s2);
         assert_eq!(k1.addr(s1), a);
         assert_eq!(k1.port(s2), 53);
-        assert_eq!(FlowKey::shard_hash(a, b), FlowKey::shard_hash(b, a));
+        assert_eq!(k1.shard_bucket(), k2.shard_bucket());
     }
 
     #[test]

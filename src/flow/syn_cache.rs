@@ -5,10 +5,15 @@
 //! (SYN-ACK, RST) or the client sends more. A colliding SYN overwrites the
 //! older one, which is then counted as an unanswered attempt, so memory is
 //! fixed whatever the scan rate (like the BSD kernel's SYN cache).
+//!
+//! The cache is cut into one region per shard bucket, and a key's slot lies
+//! in its bucket's region: a worker holds just the regions of the buckets it
+//! owns, and which SYN displaces which is then the same however many workers
+//! share the packets, so the report is too.
 
 use std::hash::{Hash, Hasher};
 
-use super::key::{FlowKey, Side};
+use super::key::{FlowKey, SHARD_BUCKETS, Side};
 use crate::capture::Nanos;
 use crate::decode::Mac;
 
@@ -27,17 +32,31 @@ pub struct SynEntry {
 
 pub struct SynCache {
     slots: Box<[Option<SynEntry>]>,
-    mask: usize,
+    /// log2 of the slots in a bucket's region.
+    region_bits: u32,
+    /// Each bucket's region among this cache's (0 for buckets not owned,
+    /// whose keys do not come here).
+    region: [u8; SHARD_BUCKETS],
     live: usize,
 }
 
 impl SynCache {
-    /// `capacity` is rounded up to a power of two.
-    pub fn new(capacity: usize) -> SynCache {
-        let n = capacity.next_power_of_two().max(1);
+    /// The regions of the shard `buckets` (a mask) of a cache of `capacity`
+    /// slots in all, rounded up to a power of two per bucket.
+    pub fn new(capacity: usize, buckets: u64) -> SynCache {
+        let per_bucket = capacity.div_ceil(SHARD_BUCKETS).next_power_of_two();
+        let mut region = [0u8; SHARD_BUCKETS];
+        let mut owned = 0u8;
+        for (b, r) in region.iter_mut().enumerate() {
+            if buckets & (1 << b) != 0 {
+                *r = owned;
+                owned += 1;
+            }
+        }
         SynCache {
-            slots: vec![None; n].into_boxed_slice(),
-            mask: n - 1,
+            slots: vec![None; per_bucket * usize::from(owned.max(1))].into_boxed_slice(),
+            region_bits: per_bucket.trailing_zeros(),
+            region,
             live: 0,
         }
     }
@@ -45,8 +64,11 @@ impl SynCache {
     fn index(&self, key: &FlowKey) -> usize {
         let mut h = rustc_hash::FxHasher::default();
         key.hash(&mut h);
-        let x = h.finish();
-        (x ^ (x >> 32)) as usize & self.mask
+        // The slot within the region from the top bits of a multiplied hash:
+        // the bucket came from the low bits, which the slot must not repeat.
+        let x = h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let within = (x >> (64 - self.region_bits.max(1))) as usize & ((1 << self.region_bits) - 1);
+        (usize::from(self.region[key.shard_bucket()]) << self.region_bits) | within
     }
 
     /// Records a SYN. Returns the entry it displaced (an attempt that ended

@@ -118,8 +118,10 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
-    /// `cap` flows at most; `syn_slots` entries in the SYN cache.
-    pub fn new(cap: usize, syn_slots: usize, timeouts: Timeouts) -> FlowTable {
+    /// `cap` flows at most. `syn_slots` entries in a SYN cache for all shard
+    /// buckets, of which this table, given the packets of `buckets` (a
+    /// mask), holds those buckets' regions.
+    pub fn new(cap: usize, syn_slots: usize, timeouts: Timeouts, buckets: u64) -> FlowTable {
         let cap = cap.max(1);
         FlowTable {
             map: FxHashMap::default(),
@@ -135,7 +137,7 @@ impl FlowTable {
                 timeouts.datagram,
             ],
             cap,
-            syn: SynCache::new(syn_slots),
+            syn: SynCache::new(syn_slots, buckets),
             now: 0,
             next_sweep: 0,
             stats: FlowStats::default(),

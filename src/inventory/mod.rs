@@ -16,15 +16,13 @@ use crate::netconf::HomeNets;
 
 /// Devices one worker tracks. A home network has tens; this bounds a flood of
 /// spoofed source MACs.
-pub const MAX_DEVICES: usize = 16_384;
+pub const MAX_DEVICES: usize = 65_536;
 /// Home addresses kept per device (DHCP renewals, IPv6 privacy addresses).
 pub const MAX_IPS: usize = 64;
 /// Services kept per device.
 pub const MAX_SERVICES: usize = 64;
 /// Distinct values kept per kind of evidence (DNS names, SNIs …) per device.
 pub const MAX_VALUES: usize = 32;
-/// Evidence values per device in all.
-pub const MAX_EVIDENCE: usize = 256;
 /// SYN signatures kept per device.
 pub const MAX_SYNS: usize = 4;
 
@@ -242,9 +240,9 @@ pub struct Device {
     /// The address added last: most packets repeat it, and then the set is not searched.
     last_ip: Option<IpAddr>,
     pub services: BTreeSet<Service>,
-    /// Distinct evidence values with their kind, in arrival order: at most
-    /// [`MAX_VALUES`] per kind and [`MAX_EVIDENCE`] in all. A flat list, as
-    /// most devices have a handful (tree nodes would cost a kilobyte each).
+    /// Distinct evidence values with their kind: at most [`MAX_VALUES`] per
+    /// kind, of a few dozen kinds the analyzers emit. A flat list, as most
+    /// devices have a handful (tree nodes would cost a kilobyte each).
     pub evidence: Vec<(EvidenceKey, String)>,
     /// Kinds that reached a cap: later values were not kept.
     pub evidence_full: Vec<EvidenceKey>,
@@ -264,49 +262,65 @@ impl Device {
         self.last_seen = self.last_seen.max(ts);
     }
 
+    /// Keeps the [`MAX_IPS`] least addresses, not the first ones: which
+    /// those are does not depend on how the packets were shared between
+    /// workers.
     #[inline]
     fn add_ip(&mut self, ip: IpAddr) {
         if self.last_ip == Some(ip) {
             return;
         }
         self.last_ip = Some(ip);
-        if self.ips.len() < MAX_IPS {
-            self.ips.insert(ip);
-        } else if !self.ips.contains(&ip) {
+        if !insert_least(&mut self.ips, ip, MAX_IPS) {
             self.ips_dropped += 1;
         }
     }
 
+    /// Keeps the [`MAX_VALUES`] least values of each kind, not the first
+    /// ones: which those are does not depend on how the packets were shared
+    /// between workers (nor, then, does the report).
     fn add_evidence(&mut self, key: EvidenceKey, value: String) {
         let mut of_kind = 0;
-        for (k, v) in &self.evidence {
+        let mut greatest: Option<usize> = None;
+        for (i, (k, v)) in self.evidence.iter().enumerate() {
             if *k == key {
                 if *v == value {
                     return;
                 }
                 of_kind += 1;
-            }
-        }
-        if of_kind >= MAX_VALUES || self.evidence.len() >= MAX_EVIDENCE {
-            if !self.evidence_full.contains(&key) {
-                self.evidence_full.push(key);
-            }
-            return;
-        }
-        self.evidence.push((key, value));
-    }
-
-    #[inline]
-    fn add_syn(&mut self, sig: SynSignature) {
-        for slot in &mut self.syns {
-            match slot {
-                Some(s) if *s == sig => return,
-                Some(_) => continue,
-                None => {
-                    *slot = Some(sig);
-                    return;
+                if greatest.is_none_or(|g| self.evidence[g].1 < *v) {
+                    greatest = Some(i);
                 }
             }
+        }
+        match greatest {
+            Some(g) if of_kind >= MAX_VALUES => {
+                if !self.evidence_full.contains(&key) {
+                    self.evidence_full.push(key);
+                }
+                if value < self.evidence[g].1 {
+                    self.evidence[g].1 = value;
+                }
+            }
+            _ => self.evidence.push((key, value)),
+        }
+    }
+
+    /// Keeps the `MAX_SYNS` least signatures, not the first ones: which
+    /// those are does not depend on how the packets were shared between
+    /// workers.
+    #[inline]
+    fn add_syn(&mut self, sig: SynSignature) {
+        if self.syns.contains(&Some(sig)) {
+            return;
+        }
+        if let Some(free) = self.syns.iter_mut().find(|s| s.is_none()) {
+            *free = Some(sig);
+            return;
+        }
+        let greatest = self.syns.iter_mut().max().expect("MAX_SYNS > 0");
+        if Some(sig) < *greatest {
+            *greatest = Some(sig);
         }
     }
 
@@ -330,9 +344,7 @@ impl Device {
         self.forwarded += o.forwarded;
         o.ips.into_iter().for_each(|ip| self.add_ip(ip));
         for s in o.services {
-            if self.services.len() < MAX_SERVICES {
-                self.services.insert(s);
-            }
+            insert_least(&mut self.services, s, MAX_SERVICES);
         }
         for (key, v) in o.evidence {
             self.add_evidence(key, v);
@@ -367,6 +379,21 @@ impl Default for Inventory {
             dropped: 0,
         }
     }
+}
+
+/// Adds `v` to a set capped at `cap` that keeps its least values, not its
+/// first ones (so what it holds does not depend on the order values came in,
+/// or on how workers shared them). False when `v` was new and is not kept.
+fn insert_least<T: Ord>(set: &mut BTreeSet<T>, v: T, cap: usize) -> bool {
+    if set.len() < cap || set.contains(&v) {
+        set.insert(v);
+        return true;
+    }
+    if set.last().is_some_and(|greatest| v < *greatest) {
+        set.pop_last();
+        set.insert(v);
+    }
+    false
 }
 
 fn mac_u64(m: &Mac) -> u64 {
@@ -494,12 +521,11 @@ impl Inventory {
         // Only devices already seen; a flow alone does not make a device.
         if let Some(i) = self.find(&key) {
             let d = &mut self.devices[i as usize].1;
-            if d.services.len() < MAX_SERVICES {
-                d.services.insert(Service {
-                    proto: f.key.proto,
-                    port,
-                });
-            }
+            let service = Service {
+                proto: f.key.proto,
+                port,
+            };
+            insert_least(&mut d.services, service, MAX_SERVICES);
         }
     }
 
@@ -524,8 +550,7 @@ impl Inventory {
         }
     }
 
-    /// Notes the SYN signature of a home device's connection attempt; the
-    /// signature is read only while the device has room for another.
+    /// Notes the SYN signature of a home device's connection attempt.
     #[inline]
     pub fn syn(&mut self, p: &Packet<'_>, sig: impl FnOnce() -> SynSignature, home: &HomeNets) {
         let Some(ip) = p.ip else { return };
@@ -539,9 +564,7 @@ impl Inventory {
         };
         if let Some(i) = self.find(&key) {
             let d = &mut self.devices[i as usize].1;
-            if d.syns[MAX_SYNS - 1].is_none() {
-                d.add_syn(sig());
-            }
+            d.add_syn(sig());
         }
     }
 

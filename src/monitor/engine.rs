@@ -100,7 +100,11 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: Config, opts: ReportOptions, known: Vec<KnownDevice>) -> Engine {
         let config = Arc::new(config);
-        let mut worker = Worker::new(config.clone(), Arc::new(Registry::builtin()), 1);
+        let mut worker = Worker::new(
+            config.clone(),
+            Arc::new(Registry::builtin()),
+            crate::flow::ALL_BUCKETS,
+        );
         let mut seen = FxHashMap::default();
         for k in known {
             seen.insert(

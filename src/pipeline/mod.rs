@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::capture::{CaptureError, Frame, LinkType, Nanos, Timeline};
 use crate::detect::scan::ScanDetector;
-use crate::flow::{FlowStats, Timeouts};
+use crate::flow::{ALL_BUCKETS, FlowStats, SHARD_BUCKETS as BUCKETS, Timeouts};
 use crate::inventory::Inventory;
 use crate::netconf::HomeNets;
 use crate::proto::{Output, Registry};
@@ -112,7 +112,7 @@ pub fn run(
     let registry = Arc::new(registry);
     let mut span = Span::default();
     let results = if config.threads <= 1 {
-        let mut w = Worker::new(config.clone(), registry, 1);
+        let mut w = Worker::new(config.clone(), registry, ALL_BUCKETS);
         let mut read = 0u64;
         timeline.run(|fr| {
             span.see(fr.ts);
@@ -244,9 +244,6 @@ impl Batch {
     }
 }
 
-/// Hash buckets that flows are spread over; each worker owns some.
-const BUCKETS: usize = 64;
-
 /// Which worker owns each bucket. Worker 0 runs on the reading thread, which
 /// also reads, hashes and copies every frame, so it gets a smaller share, the
 /// other workers splitting the rest evenly. On home-mix reading and handing
@@ -263,6 +260,15 @@ fn bucket_owners(n: usize) -> [u8; BUCKETS] {
     owners
 }
 
+/// The buckets `worker` owns, as a mask.
+fn mask_of(owners: &[u8; BUCKETS], worker: usize) -> u64 {
+    owners
+        .iter()
+        .enumerate()
+        .filter(|&(_, &o)| usize::from(o) == worker)
+        .fold(0, |m, (b, _)| m | 1 << b)
+}
+
 fn run_sharded(
     timeline: &mut Timeline,
     config: &Arc<Config>,
@@ -275,13 +281,13 @@ fn run_sharded(
     let mut senders: Vec<Sender<Batch>> = Vec::with_capacity(n - 1);
     let mut handles = Vec::with_capacity(n - 1);
     let mut spare: Vec<Receiver<Batch>> = Vec::with_capacity(n - 1);
-    for _ in 1..n {
+    for i in 1..n {
         let (tx, rx) = bounded::<Batch>(QUEUE_DEPTH);
         let (back_tx, back_rx) = bounded::<Batch>(QUEUE_DEPTH + 2);
         for _ in 0..QUEUE_DEPTH + 1 {
             back_tx.send(Batch::new()).expect("fresh channel has room");
         }
-        let mut w = Worker::new(config.clone(), registry.clone(), n);
+        let mut w = Worker::new(config.clone(), registry.clone(), mask_of(&owners, i));
         handles.push(thread::spawn(move || {
             for mut b in rx {
                 b.drain(|fr| w.frame(fr));
@@ -293,7 +299,7 @@ fn run_sharded(
         senders.push(tx);
         spare.push(back_rx);
     }
-    let mut mine = Worker::new(config.clone(), registry.clone(), n);
+    let mut mine = Worker::new(config.clone(), registry.clone(), mask_of(&owners, 0));
     let mut current: Vec<Batch> = spare
         .iter()
         .map(|r| r.recv().expect("spare batch"))
@@ -305,7 +311,7 @@ fn run_sharded(
         if span.frames.is_multiple_of(65_536) {
             progress(read);
         }
-        let owner = owners[(shard::hash(&fr) % BUCKETS as u64) as usize] as usize;
+        let owner = usize::from(owners[shard::bucket(&fr)]);
         if owner == 0 {
             mine.frame(&fr);
             return;

@@ -1,21 +1,34 @@
-//! Picks a worker for a frame from its IP address pair, reading only the
-//! bytes needed to find them (the worker decodes the frame fully).
+//! Picks a worker's bucket for a frame from its 5-tuple, reading only the
+//! bytes needed to find it (the worker decodes the frame fully).
+//!
+//! By 5-tuple, not by address pair: two hosts with many conversations
+//! (a flood, a busy NAS) spread over all workers, and so do their unanswered
+//! SYNs over the SYN cache's regions (see `flow::syn_cache`). A fragment
+//! after the first carries no ports; it goes by its addresses alone, which is
+//! fine: such fragments are only counted, and counts add up whichever worker
+//! has them.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::capture::{Frame, LinkType};
 use crate::flow::FlowKey;
 
-/// A symmetric hash of the frame's IP addresses; frames without IP (ARP, LLDP,
-/// damaged) all go to the same worker.
-pub fn hash(fr: &Frame<'_>) -> u64 {
-    match addrs(fr) {
-        Some((a, b)) => FlowKey::shard_hash(a, b),
+/// The frame's shard bucket: its flow key's, when the ports can be read.
+/// Frames without IP (ARP, LLDP, damaged) all go to bucket 0.
+pub fn bucket(fr: &Frame<'_>) -> usize {
+    match tuple(fr) {
+        Some((a, b, ports, proto)) => {
+            let (sp, dp) = ports.unwrap_or((0, 0));
+            FlowKey::new(a, b, sp, dp, proto).0.shard_bucket()
+        }
         None => 0,
     }
 }
 
-fn addrs(fr: &Frame<'_>) -> Option<(IpAddr, IpAddr)> {
+/// Addresses, ports (TCP and UDP, first fragments) and IP protocol.
+type Tuple = (IpAddr, IpAddr, Option<(u16, u16)>, u8);
+
+fn tuple(fr: &Frame<'_>) -> Option<Tuple> {
     let d = fr.data;
     let (mut ether_type, mut at) = match fr.link {
         LinkType::Ethernet => (be16(d, 12)?, 14),
@@ -27,7 +40,7 @@ fn addrs(fr: &Frame<'_>) -> Option<(IpAddr, IpAddr)> {
             } else {
                 0
             };
-            return ip_addrs(d.get(at..)?);
+            return ip_tuple(d.get(at..)?);
         }
         LinkType::Other(_) => return None,
     };
@@ -40,23 +53,68 @@ fn addrs(fr: &Frame<'_>) -> Option<(IpAddr, IpAddr)> {
         at += 4;
     }
     match ether_type {
-        0x0800 | 0x86DD => ip_addrs(d.get(at..)?),
+        0x0800 | 0x86DD => ip_tuple(d.get(at..)?),
         _ => None,
     }
 }
 
-fn ip_addrs(d: &[u8]) -> Option<(IpAddr, IpAddr)> {
+fn ip_tuple(d: &[u8]) -> Option<Tuple> {
     match d.first()? >> 4 {
         4 => {
             let s: [u8; 4] = d.get(12..16)?.try_into().ok()?;
             let t: [u8; 4] = d.get(16..20)?.try_into().ok()?;
-            Some((IpAddr::V4(Ipv4Addr::from(s)), IpAddr::V4(Ipv4Addr::from(t))))
+            let proto = *d.get(9)?;
+            let first = be16(d, 6)? & 0x1FFF == 0;
+            let ihl = usize::from(d[0] & 0x0F) * 4;
+            let ports = if first { ports(d, ihl, proto) } else { None };
+            Some((
+                Ipv4Addr::from(s).into(),
+                Ipv4Addr::from(t).into(),
+                ports,
+                proto,
+            ))
         }
         6 => {
             let s: [u8; 16] = d.get(8..24)?.try_into().ok()?;
             let t: [u8; 16] = d.get(24..40)?.try_into().ok()?;
-            Some((IpAddr::V6(Ipv6Addr::from(s)), IpAddr::V6(Ipv6Addr::from(t))))
+            let (mut next, mut at) = (*d.get(6)?, 40);
+            let mut first = true;
+            // Extension headers, as far as a few go.
+            for _ in 0..8 {
+                match next {
+                    0 | 43 | 60 => {
+                        let len = (usize::from(*d.get(at + 1)?) + 1) * 8;
+                        next = *d.get(at)?;
+                        at += len;
+                    }
+                    44 => {
+                        first = be16(d, at + 2)? >> 3 == 0;
+                        next = *d.get(at)?;
+                        at += 8;
+                    }
+                    51 => {
+                        let len = (usize::from(*d.get(at + 1)?) + 2) * 4;
+                        next = *d.get(at)?;
+                        at += len;
+                    }
+                    _ => break,
+                }
+            }
+            let ports = if first { ports(d, at, next) } else { None };
+            Some((
+                Ipv6Addr::from(s).into(),
+                Ipv6Addr::from(t).into(),
+                ports,
+                next,
+            ))
         }
+        _ => None,
+    }
+}
+
+fn ports(d: &[u8], at: usize, proto: u8) -> Option<(u16, u16)> {
+    match proto {
+        6 | 17 => Some((be16(d, at)?, be16(d, at + 2)?)),
         _ => None,
     }
 }

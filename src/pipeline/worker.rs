@@ -8,7 +8,9 @@ use std::net::IpAddr;
 
 use crate::decode::{self, Fragment, Packet, Transport, tcp_flags};
 use crate::detect::scan::{ScanDetector, Syn, odd_tcp_flags};
-use crate::flow::{ActiveApp, App, Chunk, EndReason, Flow, FlowTable, PacketView, Side, Stream};
+use crate::flow::{
+    ActiveApp, App, Chunk, EndReason, Flow, FlowTable, PacketView, SHARD_BUCKETS, Side, Stream,
+};
 use crate::inventory::{Inventory, SynSignature};
 use crate::proto::{Dir, Endpoint, FlowInfo, L4, Output, PROBE_PACKETS, Probe, Progress, Registry};
 
@@ -33,14 +35,12 @@ pub struct WorkerResult {
 }
 
 impl Worker {
-    pub fn new(config: Arc<Config>, registry: Arc<Registry>, shards: usize) -> Worker {
-        let shards = shards.max(1);
+    /// A worker for the packets of the shard `buckets` (a mask, see
+    /// `flow::SHARD_BUCKETS`), with their share of the flow table's cap.
+    pub fn new(config: Arc<Config>, registry: Arc<Registry>, buckets: u64) -> Worker {
+        let share = config.max_flows * buckets.count_ones() as usize / SHARD_BUCKETS;
         Worker {
-            flows: FlowTable::new(
-                config.max_flows / shards,
-                config.syn_cache / shards,
-                config.timeouts,
-            ),
+            flows: FlowTable::new(share, config.syn_cache, config.timeouts, buckets),
             inventory: Inventory::default(),
             scans: ScanDetector::default(),
             registry,

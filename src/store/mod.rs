@@ -273,7 +273,7 @@ impl Store {
                 d.evidence = ev
                     .into_iter()
                     .filter_map(|(s, f, v)| Some(((intern(&s)?, intern(&f)?), v)))
-                    .take(crate::inventory::MAX_EVIDENCE)
+                    .take(crate::inventory::MAX_VALUES * 64)
                     .collect();
             }
             out.push(KnownDevice {

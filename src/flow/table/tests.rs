@@ -1,6 +1,7 @@
 use std::net::IpAddr;
 
 use super::*;
+use crate::flow::ALL_BUCKETS;
 
 const S: Nanos = SECOND;
 
@@ -29,7 +30,7 @@ const ACK: Option<u8> = Some(tcp_flags::ACK);
 const RST: Option<u8> = Some(tcp_flags::RST | tcp_flags::ACK);
 
 fn table(cap: usize) -> FlowTable {
-    FlowTable::new(cap, 1024, Timeouts::default())
+    FlowTable::new(cap, 1024, Timeouts::default(), ALL_BUCKETS)
 }
 
 #[test]
