@@ -364,18 +364,27 @@ pub struct Inventory {
     by_mac: FxHashMap<u64, u32>,
     by_ip: FxHashMap<IpAddr, u32>,
     devices: Vec<(DeviceKey, Device)>,
-    /// Devices not tracked because `MAX_DEVICES` was reached.
+    max_devices: usize,
+    /// Packets of devices not tracked because `max_devices` was reached.
     pub dropped: u64,
 }
 
 impl Default for Inventory {
     fn default() -> Self {
+        Inventory::with_max_devices(MAX_DEVICES)
+    }
+}
+
+impl Inventory {
+    /// An inventory that holds at most `max_devices` devices.
+    pub fn with_max_devices(max_devices: usize) -> Inventory {
         Inventory {
             // No MAC maps to u64::MAX (its top two bytes are zero).
             memo: Box::new([(u64::MAX, 0); MEMO]),
             by_mac: FxHashMap::default(),
             by_ip: FxHashMap::default(),
             devices: Vec::new(),
+            max_devices,
             dropped: 0,
         }
     }
@@ -426,7 +435,7 @@ impl Inventory {
         let i = match self.find(&key) {
             Some(i) => i,
             None => {
-                if self.devices.len() >= MAX_DEVICES {
+                if self.devices.len() >= self.max_devices {
                     self.dropped += 1;
                     return None;
                 }

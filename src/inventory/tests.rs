@@ -138,3 +138,16 @@ fn ips_per_device_are_capped() {
     assert_eq!(devs[0].1.ips.len(), MAX_IPS);
     assert_eq!(devs[0].1.ips_dropped, 200 - MAX_IPS as u64);
 }
+
+#[test]
+fn devices_past_the_cap_are_counted_not_kept() {
+    let home = HomeNets::default();
+    let mut inv = Inventory::with_max_devices(2);
+    for last in 1..=3u8 {
+        let mac = [0x00, 0x11, 0x22, 0x33, 0x44, last];
+        let ip = format!("192.168.1.{last}");
+        inv.observe(&pkt(Some(mac), None, &ip, "8.8.8.8", 1), &home);
+    }
+    assert_eq!(inv.dropped, 1);
+    assert_eq!(inv.into_devices().len(), 2);
+}

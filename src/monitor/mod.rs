@@ -73,6 +73,9 @@ const TICK: Duration = Duration::from_secs(1);
 /// `iotwatch_flows_evicted_total`).
 const LIVE_MAX_FLOWS: usize = 32 * 1024;
 const LIVE_SYN_CACHE: usize = 16 * 1024;
+/// Devices held live: a quarter of `analyze`'s cap, for the same budget (a
+/// home has tens; this bounds a flood of made-up MACs).
+const LIVE_MAX_DEVICES: usize = 16 * 1024;
 
 /// What the loop watches besides packets.
 pub struct Signals {
@@ -228,6 +231,7 @@ pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Res
         home: settings.home.clone(),
         max_flows: LIVE_MAX_FLOWS,
         syn_cache: LIVE_SYN_CACHE,
+        max_devices: LIVE_MAX_DEVICES,
         ..Config::default()
     };
     let opts = ReportOptions {

@@ -45,6 +45,8 @@ pub struct Config {
     pub threads: usize,
     pub home: HomeNets,
     pub max_flows: usize,
+    /// Devices each worker's inventory holds at most.
+    pub max_devices: usize,
     pub syn_cache: usize,
     pub timeouts: Timeouts,
 }
@@ -55,6 +57,7 @@ impl Default for Config {
             threads: 1,
             home: HomeNets::default(),
             max_flows: MAX_FLOWS,
+            max_devices: crate::inventory::MAX_DEVICES,
             syn_cache: SYN_CACHE,
             timeouts: Timeouts::default(),
         }

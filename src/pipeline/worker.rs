@@ -41,7 +41,7 @@ impl Worker {
         let share = config.max_flows * buckets.count_ones() as usize / SHARD_BUCKETS;
         Worker {
             flows: FlowTable::new(share, config.syn_cache, config.timeouts, buckets),
-            inventory: Inventory::default(),
+            inventory: Inventory::with_max_devices(config.max_devices),
             scans: ScanDetector::default(),
             registry,
             out: Output::default(),
