@@ -61,13 +61,7 @@ fn monitor_end_to_end_restarts_and_a_stuck_client() {
         return;
     };
     let captures = shared.clone();
-    let py = if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
-    if !sh(&format!("{py} -c 'import scapy'")) {
-        eprintln!("SKIPPED: no python3 with scapy (apt-get install python3-scapy)");
+    if common::scapy_python().is_none() {
         return;
     }
     let Some(ns) = Netns::new("mon") else {
@@ -77,12 +71,7 @@ fn monitor_end_to_end_restarts_and_a_stuck_client() {
     let (mon_if, replay_if) = (format!("iwa{n}"), format!("iwb{n}"));
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let scan = dir.join("mirai.pcap");
-    assert!(sh(&format!(
-        "{py} {} --packets 20000 --seed 7 {}",
-        shared.join("../tools/gen-mirai-scan.py").display(),
-        scan.display()
-    )));
+    let scan = common::mirai_scan(&shared, &dir.join("mirai.pcap"), 20_000, 7).unwrap();
     let fleet = dir.join("fleet.pcap");
     many_devices(&fleet, 0, 6000);
 

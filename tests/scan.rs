@@ -58,15 +58,6 @@ fn corpus_verdicts_match_the_reviewed_list() {
 }
 
 /// A Python with scapy for the shared generator, if there is one.
-fn scapy_python() -> Option<&'static str> {
-    ["/usr/bin/python3", "python3"].into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import scapy"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 #[derive(serde::Deserialize)]
 struct Truth {
     src: String,
@@ -82,30 +73,12 @@ struct Truth {
 #[test]
 fn generated_mirai_scans() {
     let Some(captures) = shared() else { return };
-    let Some(py) = scapy_python() else {
-        eprintln!("SKIPPED: no python3 with scapy (apt-get install python3-scapy)");
-        return;
-    };
-    let generator = captures.join("../tools/gen-mirai-scan.py");
     let tmp = tempfile::tempdir().unwrap();
     for (packets, seed) in [(20_000u32, 7u32), (60_000, 11)] {
-        let pcap = tmp.path().join(format!("mirai-{seed}.pcap"));
-        let st = Command::new(py)
-            .arg(&generator)
-            .args([
-                "--packets",
-                &packets.to_string(),
-                "--seed",
-                &seed.to_string(),
-            ])
-            .arg(&pcap)
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "{}",
-            String::from_utf8_lossy(&st.stderr)
-        );
+        let out = tmp.path().join(format!("mirai-{seed}.pcap"));
+        let Some(pcap) = common::mirai_scan(&captures, &out, packets, seed) else {
+            return;
+        };
         let truth = Command::new("python3")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/scan_truth.py"))
             .arg(&pcap)

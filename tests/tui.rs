@@ -127,25 +127,6 @@ fn have_tmux() -> bool {
     false
 }
 
-fn mirai_capture(dir: &Path, shared: &Path) -> Option<std::path::PathBuf> {
-    let py = if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
-    if !sh(&format!("{py} -c 'import scapy'")) {
-        eprintln!("SKIPPED: no python3 with scapy (apt-get install python3-scapy)");
-        return None;
-    }
-    let out = dir.join("mirai.pcap");
-    sh(&format!(
-        "{py} {} --packets 20000 --seed 11 {}",
-        shared.join("../tools/gen-mirai-scan.py").display(),
-        out.display()
-    ))
-    .then_some(out)
-}
-
 #[test]
 fn replays_show_devices_logins_and_scans() {
     if !have_tmux() {
@@ -182,7 +163,7 @@ fn replays_show_devices_logins_and_scans() {
     // A Mirai-like scan: the verdict on the Events and Scans screens, and
     // the scanning devices first on the Devices screen.
     let tmp = tempfile::tempdir().unwrap();
-    let Some(scan) = mirai_capture(tmp.path(), &shared) else {
+    let Some(scan) = common::mirai_scan(&shared, &tmp.path().join("mirai.pcap"), 20_000, 11) else {
         return;
     };
     let t = Tmux::start(
@@ -240,7 +221,7 @@ fn attached_to_a_monitor_that_goes_away_and_comes_back() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let Some(scan) = mirai_capture(dir, &shared) else {
+    let Some(scan) = common::mirai_scan(&shared, &dir.join("mirai.pcap"), 20_000, 11) else {
         return;
     };
     let ns = Netns::new("tui").expect("namespaces");

@@ -85,12 +85,22 @@ impl FlowKey {
     /// The shard bucket of the flow, the same for both directions: the
     /// worker that owns the bucket gets all of the flow's packets.
     pub fn shard_bucket(&self) -> usize {
+        shard_bucket_of(self.fx_hash())
+    }
+
+    /// The key's Fx hash, from which its shard bucket is taken (and, by the
+    /// SYN cache, its slot: one hash for both).
+    pub fn fx_hash(&self) -> u64 {
         let mut h = rustc_hash::FxHasher::default();
         self.hash(&mut h);
-        // Fx leaves the low bits weak; fold the high ones in.
-        let x = h.finish();
-        ((x ^ (x >> 29) ^ (x >> 47)) % SHARD_BUCKETS as u64) as usize
+        h.finish()
     }
+}
+
+/// The shard bucket of a key whose [`FlowKey::fx_hash`] is `x`.
+pub fn shard_bucket_of(x: u64) -> usize {
+    // Fx leaves the low bits weak; fold the high ones in.
+    ((x ^ (x >> 29) ^ (x >> 47)) % SHARD_BUCKETS as u64) as usize
 }
 
 /// Hash buckets that flows are spread over; each worker owns some, a bit

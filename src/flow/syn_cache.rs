@@ -11,9 +11,7 @@
 //! owns, and which SYN displaces which is then the same however many workers
 //! share the packets, so the report is too.
 
-use std::hash::{Hash, Hasher};
-
-use super::key::{FlowKey, SHARD_BUCKETS, Side};
+use super::key::{FlowKey, SHARD_BUCKETS, Side, shard_bucket_of};
 use crate::capture::Nanos;
 use crate::decode::Mac;
 
@@ -62,13 +60,13 @@ impl SynCache {
     }
 
     fn index(&self, key: &FlowKey) -> usize {
-        let mut h = rustc_hash::FxHasher::default();
-        key.hash(&mut h);
-        // The slot within the region from the top bits of a multiplied hash:
-        // the bucket came from the low bits, which the slot must not repeat.
-        let x = h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let within = (x >> (64 - self.region_bits.max(1))) as usize & ((1 << self.region_bits) - 1);
-        (usize::from(self.region[key.shard_bucket()]) << self.region_bits) | within
+        let x = key.fx_hash();
+        // The slot within the region from the top bits of the hash
+        // multiplied: the bucket came from its low bits, which the slot must
+        // not repeat.
+        let m = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let within = (m >> (64 - self.region_bits.max(1))) as usize & ((1 << self.region_bits) - 1);
+        (usize::from(self.region[shard_bucket_of(x)]) << self.region_bits) | within
     }
 
     /// Records a SYN. Returns the entry it displaced (an attempt that ended

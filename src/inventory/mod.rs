@@ -394,8 +394,11 @@ impl Inventory {
 /// first ones (so what it holds does not depend on the order values came in,
 /// or on how workers shared them). False when `v` was new and is not kept.
 fn insert_least<T: Ord>(set: &mut BTreeSet<T>, v: T, cap: usize) -> bool {
-    if set.len() < cap || set.contains(&v) {
+    if set.len() < cap {
         set.insert(v);
+        return true;
+    }
+    if set.contains(&v) {
         return true;
     }
     if set.last().is_some_and(|greatest| v < *greatest) {

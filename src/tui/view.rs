@@ -257,20 +257,17 @@ impl Ui {
                 })
                 .collect()
         });
-        self.cache.scans = m
-            .scans
-            .iter()
-            .rev()
-            .copied()
-            .filter(|&p| line_matches(p))
-            .collect();
-        self.cache.logins = m
-            .logins
-            .iter()
-            .rev()
-            .copied()
-            .filter(|&p| line_matches(p))
-            .collect();
+        // Newest first, those the filter lets through.
+        let shown = |positions: &std::collections::VecDeque<u64>| -> Vec<u64> {
+            positions
+                .iter()
+                .rev()
+                .copied()
+                .filter(|&p| line_matches(p))
+                .collect()
+        };
+        self.cache.scans = shown(&m.scans);
+        self.cache.logins = shown(&m.logins);
         self.cache.events_key = Some(key);
     }
 }

@@ -24,6 +24,44 @@ pub fn shared() -> Option<PathBuf> {
     }
 }
 
+/// A python3 that has scapy (for ../shared/tools/gen-mirai-scan.py); `None`,
+/// with a message saying what to install, when there is none.
+pub fn scapy_python() -> Option<&'static str> {
+    let py = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import scapy"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if py.is_none() {
+        eprintln!("SKIPPED: no python3 with scapy (apt-get install python3-scapy)");
+    }
+    py
+}
+
+/// Writes a Mirai-like scan of `packets` packets to `out` with the shared
+/// generator. `None` (with a message) when scapy is missing.
+pub fn mirai_scan(shared: &Path, out: &Path, packets: u32, seed: u32) -> Option<PathBuf> {
+    let py = scapy_python()?;
+    let st = std::process::Command::new(py)
+        .arg(shared.join("../tools/gen-mirai-scan.py"))
+        .args([
+            "--packets",
+            &packets.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    Some(out.to_path_buf())
+}
+
 /// Runs the library pipeline as `iotwatch analyze` does.
 pub fn analyze(paths: &[&Path], threads: usize) -> Result<Report, iotwatch::capture::CaptureError> {
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
