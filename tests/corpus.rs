@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{analyze, analyze_json, json, manifest, shared};
+use common::{analyze, analyze_json, analyze_unmapped, json, manifest, shared};
 
 #[test]
 fn every_capture_analyses_with_the_manifest_packet_count() {
@@ -200,9 +200,9 @@ fn flow_counts_agree_with_tshark() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
-/// The report is byte for byte the same for one and two worker threads, and
+/// The report is byte for byte the same for one and two worker threads,
 /// streamed (`analyze --json`, devices identified on a thread of their own
-/// with two) as built whole.
+/// with two) as built whole, and with the file mapped or read.
 #[test]
 fn same_report_for_one_and_two_threads() {
     let Some(dir) = shared() else { return };
@@ -215,6 +215,9 @@ fn same_report_for_one_and_two_threads() {
         assert_eq!(one, json(&analyze(&[&path], 2).unwrap()), "{f}");
         assert_eq!(one, analyze_json(&[&path], 1), "{f} streamed");
         assert_eq!(one, analyze_json(&[&path], 2), "{f} streamed, 2 threads");
+        // Read through `read(2)` instead of the memory map, frames copied
+        // into the batches instead of passed as offsets.
+        assert_eq!(one, json(&analyze_unmapped(&path, 2)), "{f} not mapped");
     }
     // Several files as one timeline.
     let files = [

@@ -19,10 +19,17 @@ const SEEDS: &[&str] = &[
     "ndpi/snmp.pcap",
 ];
 
-fn run(name: &str, bytes: Vec<u8>, threads: usize) {
-    let Ok(cf) = CaptureFile::from_reader(name, Box::new(Cursor::new(bytes))) else {
-        return;
+/// Reads `bytes` as a stream or, written to a file, through a memory map.
+fn run(name: &str, bytes: Vec<u8>, threads: usize, mapped: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = if mapped {
+        let path = dir.path().join("damaged");
+        std::fs::write(&path, &bytes).unwrap();
+        CaptureFile::open(path.to_str().unwrap())
+    } else {
+        CaptureFile::from_reader(name, Box::new(Cursor::new(bytes)))
     };
+    let Ok(cf) = cf else { return };
     let mut tl = Timeline::from_files(vec![cf]);
     let config = Config {
         threads,
@@ -55,7 +62,8 @@ fn bit_flipped_and_truncated_corpus_files_never_panic() {
                 let cut = (next() as usize) % b.len();
                 b.truncate(cut);
             }
-            run(seed, b, 1 + round % 2);
+            run(seed, b.clone(), 1 + round % 2, false);
+            run(seed, b, 2 - round % 2, true);
         }
     }
 }

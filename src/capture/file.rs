@@ -12,11 +12,15 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::Path;
+use std::sync::Arc;
+
+use memmap2::Mmap;
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
+use super::mapped::{Kind, MappedReader};
 use super::{Frame, LinkType, Nanos};
 
 /// Initial read buffer. Refills move only the tail of a partial record, so a
@@ -24,7 +28,7 @@ use super::{Frame, LinkType, Nanos};
 const BUFFER_SIZE: usize = 1 << 20;
 /// Largest record we grow the buffer for. libpcap caps snaplen at 256 KiB; a
 /// length beyond this is a corrupt header, not a packet.
-const MAX_RECORD: usize = 16 << 20;
+pub(super) const MAX_RECORD: usize = 16 << 20;
 /// Bytes read ahead to recognise the format before handing the stream on.
 const PROBE_LEN: usize = 64 * 1024;
 
@@ -104,6 +108,24 @@ enum Format {
     },
 }
 
+impl Format {
+    /// The header block comes first from the reader and fills this in.
+    fn legacy() -> Format {
+        Format::Legacy {
+            link: LinkType::Other(u32::MAX),
+            nanos: false,
+            snaplen: 0,
+        }
+    }
+
+    fn ng() -> Format {
+        Format::Ng {
+            interfaces: Vec::new(),
+            big_endian: false,
+        }
+    }
+}
+
 /// What a frame callback tells the reader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -131,6 +153,7 @@ pub struct CaptureFile {
     warned_links: Vec<u32>,
     warned_snaplen: bool,
     done: bool,
+    mapping: Option<Arc<Mmap>>,
 }
 
 impl CaptureFile {
@@ -146,7 +169,18 @@ impl CaptureFile {
             if Path::new(path).is_dir() {
                 return Err(CaptureError::Directory { path: path.into() });
             }
-            Box::new(File::open(path).map_err(open_err)?)
+            let file = File::open(path).map_err(open_err)?;
+            if let Some((reader, kind)) = MappedReader::map(&file) {
+                let format = match kind {
+                    Kind::Legacy => Format::legacy(),
+                    Kind::Ng => Format::ng(),
+                };
+                let mapping = reader.mapping();
+                let mut file = Self::with_reader(path, Box::new(reader), format);
+                file.mapping = Some(mapping);
+                return Ok(file);
+            }
+            Box::new(file)
         };
         Self::from_reader(path, input)
     }
@@ -179,26 +213,12 @@ impl CaptureFile {
         let (reader, format): (Box<dyn PcapReaderIterator + Send>, Format) = match magic_le {
             0x0A0D_0D0A => {
                 let r = PcapNGReader::new(BUFFER_SIZE, stream).map_err(|e| bad(describe(&e)))?;
-                (
-                    Box::new(r),
-                    Format::Ng {
-                        interfaces: Vec::new(),
-                        big_endian: false,
-                    },
-                )
+                (Box::new(r), Format::ng())
             }
             0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 => {
                 let r =
                     LegacyPcapReader::new(BUFFER_SIZE, stream).map_err(|e| bad(describe(&e)))?;
-                // The header block comes first from the reader and fills this in.
-                (
-                    Box::new(r),
-                    Format::Legacy {
-                        link: LinkType::Other(u32::MAX),
-                        nanos: false,
-                        snaplen: 0,
-                    },
-                )
+                (Box::new(r), Format::legacy())
             }
             0xA1B2_CD34 | 0x34CD_B2A1 => {
                 return Err(bad(
@@ -212,7 +232,15 @@ impl CaptureFile {
                 });
             }
         };
-        Ok(CaptureFile {
+        Ok(Self::with_reader(name, reader, format))
+    }
+
+    fn with_reader(
+        name: &str,
+        reader: Box<dyn PcapReaderIterator + Send>,
+        format: Format,
+    ) -> CaptureFile {
+        CaptureFile {
             path: name.to_string(),
             reader,
             format,
@@ -222,7 +250,14 @@ impl CaptureFile {
             warned_links: Vec::new(),
             warned_snaplen: false,
             done: false,
-        })
+            mapping: None,
+        }
+    }
+
+    /// The file's memory map, when it is read in place: every frame's bytes
+    /// then lie in it, and stay valid as long as the map is held.
+    pub fn mapping(&self) -> Option<&Arc<Mmap>> {
+        self.mapping.as_ref()
     }
 
     pub fn path(&self) -> &str {
@@ -691,14 +726,38 @@ mod tests {
         v.extend_from_slice(data);
     }
 
-    fn read_all(bytes: Vec<u8>) -> (Vec<(Nanos, Vec<u8>)>, CaptureFile) {
-        let mut cf = CaptureFile::from_reader("t.pcap", Box::new(Cursor::new(bytes))).unwrap();
+    fn frames_of(cf: &mut CaptureFile) -> Vec<(Nanos, Vec<u8>)> {
         let mut out = Vec::new();
         cf.run(|fr| {
             out.push((fr.ts, fr.data.to_vec()));
             Flow::Continue
         })
         .unwrap();
+        out
+    }
+
+    /// Reads `bytes` as a stream and, written to a file, through the memory
+    /// map (when they start like a pcap or pcapng file): both readers must
+    /// give the same frames, counters and warnings. Returns the stream's.
+    fn read_all(bytes: Vec<u8>) -> (Vec<(Nanos, Vec<u8>)>, CaptureFile) {
+        let mut cf =
+            CaptureFile::from_reader("t.pcap", Box::new(Cursor::new(bytes.clone()))).unwrap();
+        let out = frames_of(&mut cf);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcap");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut mapped = CaptureFile::open(path.to_str().unwrap()).unwrap();
+        let gz = bytes.starts_with(&[0x1f, 0x8b]);
+        assert_eq!(mapped.mapping().is_some(), !gz, "mapped unless compressed");
+        assert_eq!(frames_of(&mut mapped), out);
+        assert_eq!(mapped.stats(), cf.stats());
+        let warnings = |c: &CaptureFile| -> Vec<_> {
+            c.warnings()
+                .iter()
+                .map(|w| (w.offset, w.message.clone()))
+                .collect()
+        };
+        assert_eq!(warnings(&mapped), warnings(&cf));
         (out, cf)
     }
 

@@ -4,6 +4,10 @@
 //! into a slot (buffers reused, so no allocation once warm) and the earliest
 //! slot is handed on, as mergecap does; ties go to the file named first.
 
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
 use super::file::{CaptureError, CaptureFile, Flow, RunEnd};
 use super::{Frame, LinkType, Nanos};
 
@@ -35,6 +39,15 @@ impl Timeline {
 
     pub fn files(&self) -> &[CaptureFile] {
         &self.files
+    }
+
+    /// The memory map every frame's bytes lie in: a single file read in place
+    /// (several files are merged through copies).
+    pub fn mapping(&self) -> Option<&Arc<Mmap>> {
+        match self.files.as_slice() {
+            [only] => only.mapping(),
+            _ => None,
+        }
     }
 
     /// Hands every frame of every file to `f` in timestamp order.

@@ -5,6 +5,7 @@
 
 pub mod file;
 pub mod live;
+mod mapped;
 pub mod merge;
 pub mod ring;
 

@@ -74,6 +74,22 @@ pub fn analyze(paths: &[&Path], threads: usize) -> Result<Report, iotwatch::capt
     Ok(build_report(a, tl.files(), &Default::default()))
 }
 
+/// As [`analyze`], but the file is read as a stream (as standard input or
+/// gzip are), not through a memory map, so frames are copied between threads.
+pub fn analyze_unmapped(path: &Path, threads: usize) -> Report {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).unwrap();
+    let cf = iotwatch::capture::CaptureFile::from_reader(&name, Box::new(file)).unwrap();
+    assert!(cf.mapping().is_none());
+    let mut tl = Timeline::from_files(vec![cf]);
+    let config = Config {
+        threads,
+        ..Config::default()
+    };
+    let a = pipeline::run(&mut tl, config, Registry::builtin(), &mut |_| {}).unwrap();
+    build_report(a, tl.files(), &Default::default())
+}
+
 /// The JSON report as `iotwatch analyze --json` streams it.
 pub fn analyze_json(paths: &[&Path], threads: usize) -> String {
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
