@@ -326,7 +326,7 @@ const CHUNK: usize = 64;
 /// chunks to this thread and one other in turn, each identifying and making
 /// its own, while `sink` takes them here in order.
 fn report_devices<T: Send>(
-    devices: Vec<(DeviceKey, Device)>,
+    devices: &mut [(DeviceKey, Device)],
     exposed: &BTreeSet<String>,
     opts: ReportOptions,
     threads: usize,
@@ -336,15 +336,14 @@ fn report_devices<T: Send>(
     // Reports a run of devices that starts at position `at`.
     let report_run = |reporter: &mut DeviceReporter,
                       at: usize,
-                      run: Vec<(DeviceKey, Device)>,
+                      run: &mut [(DeviceKey, Device)],
                       eos: &mut Vec<Event>,
                       each: &mut dyn FnMut(T)| {
-        for (i, (key, mut d)) in run.into_iter().enumerate() {
-            let exposed = d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
-            let (report, e) = reporter.report(key, &mut d, exposed);
+        for (i, (key, d)) in run.iter_mut().enumerate() {
+            let exposed =
+                !exposed.is_empty() && d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
+            let (report, e) = reporter.report(*key, d, exposed);
             eos.extend(e);
-            // Dropped here, not at the end: the evidence goes as it is reported.
-            drop(d);
             each(make(at + i, report));
         }
     };
@@ -355,13 +354,11 @@ fn report_devices<T: Send>(
         return eos;
     }
     let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-    let mut rest = devices.into_iter();
-    for k in 0.. {
-        let chunk: Vec<_> = rest.by_ref().take(CHUNK).collect();
-        match chunk.is_empty() {
-            true => break,
-            false if k % 2 == 0 => mine.push(chunk),
-            false => theirs.push(chunk),
+    for (k, chunk) in devices.chunks_mut(CHUNK).enumerate() {
+        if k % 2 == 0 {
+            mine.push(chunk);
+        } else {
+            theirs.push(chunk);
         }
     }
     let chunks = mine.len() + theirs.len();
@@ -413,10 +410,10 @@ fn sorted_events(mut events: Vec<Event>, eos_events: Vec<Event>) -> Vec<Event> {
 
 /// Builds the report from a finished analysis and the files it read.
 pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOptions) -> Report {
-    let p = prepare(analysis, files);
+    let mut p = prepare(analysis, files);
     let mut devices = Vec::with_capacity(p.devices.len());
     let eos = report_devices(
-        p.devices,
+        &mut p.devices,
         &p.exposed,
         *opts,
         1,
@@ -441,7 +438,7 @@ pub fn write_json_report(
     threads: usize,
     mut out: impl std::io::Write,
 ) -> std::io::Result<()> {
-    let p = prepare(analysis, files);
+    let mut p = prepare(analysis, files);
     out.write_all(b"{")?;
     Pretty::line(&mut out, 1, true)?;
     out.write_all(b"\"capture\": ")?;
@@ -456,7 +453,7 @@ pub fn write_json_report(
         Pretty::write_at(&mut text, 2, &d)?;
         Ok(text)
     };
-    let eos = report_devices(p.devices, &p.exposed, *opts, threads, render, |text| {
+    let eos = report_devices(&mut p.devices, &p.exposed, *opts, threads, render, |text| {
         if failed.is_none()
             && let Err(e) = text.and_then(|t: Vec<u8>| out.write_all(&t))
         {
