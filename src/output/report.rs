@@ -347,9 +347,9 @@ fn report_devices<T: Send>(
             each(make(at + i, report));
         }
     };
-    let mut reporter = DeviceReporter::new(opts);
     let mut eos = Vec::new();
     if threads <= 1 {
+        let mut reporter = DeviceReporter::new(opts);
         report_run(&mut reporter, 0, devices, &mut eos, &mut sink);
         return eos;
     }
@@ -366,6 +366,9 @@ fn report_devices<T: Send>(
         // Two chunks in flight: memory stays a few devices' worth.
         let (tx, rx) = crossbeam_channel::bounded::<Vec<T>>(2);
         let report_run = &report_run;
+        // The signature tables are loaded on first use, 25-40 ms in all:
+        // the other thread compiles the device rules while this one parses
+        // the OUI and support tables, then each makes its reporter.
         let other = scope.spawn(move || {
             let mut reporter = DeviceReporter::new(opts);
             let mut eos = Vec::new();
@@ -379,6 +382,9 @@ fn report_devices<T: Send>(
             }
             eos
         });
+        crate::signatures::oui::OuiDb::builtin();
+        crate::signatures::support::SupportDb::builtin();
+        let mut reporter = DeviceReporter::new(opts);
         let mut mine = mine.into_iter();
         for k in 0..chunks {
             match if k % 2 == 0 { mine.next() } else { None } {
