@@ -228,7 +228,7 @@ impl PcapReaderIterator for MappedReader {
 
 /// A hint to load the cache line holding `p`; never faults, whatever `p` is.
 #[inline(always)]
-fn prefetch(p: *const u8) {
+pub fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch does not access memory architecturally.
     unsafe {

@@ -19,7 +19,7 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use memmap2::Mmap;
 
-use crate::capture::{CaptureError, Frame, LinkType, Nanos, Timeline};
+use crate::capture::{CaptureError, Frame, LinkType, Nanos, Timeline, prefetch};
 use crate::detect::scan::ScanDetector;
 use crate::flow::{ALL_BUCKETS, FlowStats, SHARD_BUCKETS as BUCKETS, Timeouts};
 use crate::inventory::Inventory;
@@ -41,6 +41,8 @@ const BATCH_FRAMES: usize = 8192;
 /// frames count too: it keeps the workers within a few MiB of the reader,
 /// short of the pages it releases behind it (`capture::mapped`).
 const BATCH_BYTES: usize = 512 * 1024;
+/// How many frames ahead a worker prefetches a batched frame's headers.
+const PREFETCH_FRAMES: usize = 4;
 /// Batches in flight per worker: bounds the memory between reader and workers
 /// to about `(workers - 1) * (QUEUE_DEPTH + 1) * BATCH_BYTES`.
 const QUEUE_DEPTH: usize = 4;
@@ -280,11 +282,19 @@ impl Batch {
     /// Hands each frame to `f`, then empties the batch for reuse.
     pub fn drain(&mut self, mut f: impl FnMut(&Frame<'_>)) {
         let map: &[u8] = self.map.as_deref().map_or(&[], |m| &m[..]);
-        for &(ts, link, at, len, orig_len) in &self.frames {
-            let data = match at {
-                At::Copied(off) => &self.data[off as usize..][..len as usize],
-                At::Mapped(off) => &map[off..][..len as usize],
-            };
+        let bytes = |at: At, len: u32| match at {
+            At::Copied(off) => &self.data[off as usize..][..len as usize],
+            At::Mapped(off) => &map[off..][..len as usize],
+        };
+        for (i, &(ts, link, at, len, orig_len)) in self.frames.iter().enumerate() {
+            // The reader touched a mapped frame on its own core: fetch the
+            // headers of the frame a few ahead while this one is processed.
+            if let Some(&(_, _, at, len, _)) = self.frames.get(i + PREFETCH_FRAMES) {
+                let ahead = bytes(at, len);
+                prefetch(ahead.as_ptr());
+                prefetch(ahead.as_ptr().wrapping_add(64));
+            }
+            let data = bytes(at, len);
             f(&Frame {
                 ts,
                 link,
