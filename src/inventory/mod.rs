@@ -611,13 +611,24 @@ impl Inventory {
 
     /// The devices seen sending, in key order.
     pub fn into_devices(self) -> Vec<(DeviceKey, Device)> {
-        let mut v: Vec<_> = self
+        // Sorted as (key, index) pairs, then each device moved once: sorting
+        // the devices themselves moved each of their few hundred bytes some
+        // fifteen times (20,000 devices: ~100 MB of copying).
+        let mut order: Vec<(DeviceKey, u32)> = self
             .devices
-            .into_iter()
-            .filter(|(_, d)| d.seen_as_source)
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, d))| d.seen_as_source)
+            .map(|(i, (k, _))| (*k, i as u32))
             .collect();
-        v.sort_by_key(|d| d.0);
-        v
+        // Keys are unique: an unstable sort gives the one order.
+        order.sort_unstable();
+        let mut slots: Vec<Option<(DeviceKey, Device)>> =
+            self.devices.into_iter().map(Some).collect();
+        order
+            .into_iter()
+            .filter_map(|(_, i)| slots[i as usize].take())
+            .collect()
     }
 }
 
