@@ -317,40 +317,53 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
     }
 }
 
-/// Devices a thread reports at a time when several share the work.
+/// Devices reported at a time (by each thread in turn, when two share the work).
 const CHUNK: usize = 64;
 
-/// Reports each device in order: `make` turns an entry (and its position)
-/// into what `sink` takes (for JSON, its rendered text), and the devices'
-/// `end_of_support` events are returned. With `threads` > 1 the devices go in
-/// chunks to this thread and one other in turn, each identifying and making
-/// its own, while `sink` takes them here in order.
-fn report_devices<T: Send>(
+/// A chunk of device entries rendered as JSON, or why one could not be.
+#[derive(Default)]
+struct Rendered {
+    text: Vec<u8>,
+    failed: Option<std::io::Error>,
+}
+
+/// Reports each device in order, in chunks: `make` adds an entry (and its
+/// position) to a chunk's accumulator (for JSON, its rendered text), `sink`
+/// takes each chunk's in order, and the devices' `end_of_support` events are
+/// returned. With `threads` > 1 the chunks go to this thread and one other in
+/// turn, each identifying and making its own, while `sink` takes them here.
+/// A chunk travels between threads whole: one allocation to hand over and
+/// free, not one per device (which made the two threads contend for the
+/// allocator).
+fn report_devices<A: Default + Send>(
     devices: &mut [(DeviceKey, Device)],
     exposed: &BTreeSet<String>,
     opts: ReportOptions,
     threads: usize,
-    make: impl Fn(usize, DeviceReport) -> T + Sync,
-    mut sink: impl FnMut(T),
+    make: impl Fn(usize, DeviceReport, &mut A) + Sync,
+    mut sink: impl FnMut(A),
 ) -> Vec<Event> {
-    // Reports a run of devices that starts at position `at`.
-    let report_run = |reporter: &mut DeviceReporter,
-                      at: usize,
-                      run: &mut [(DeviceKey, Device)],
-                      eos: &mut Vec<Event>,
-                      each: &mut dyn FnMut(T)| {
-        for (i, (key, d)) in run.iter_mut().enumerate() {
+    // Reports a chunk of devices that starts at position `at`.
+    let report_chunk = |reporter: &mut DeviceReporter,
+                        at: usize,
+                        chunk: &mut [(DeviceKey, Device)],
+                        eos: &mut Vec<Event>| {
+        let mut made = A::default();
+        for (i, (key, d)) in chunk.iter_mut().enumerate() {
             let exposed =
                 !exposed.is_empty() && d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
             let (report, e) = reporter.report(*key, d, exposed);
             eos.extend(e);
-            each(make(at + i, report));
+            make(at + i, report, &mut made);
         }
+        made
     };
     let mut eos = Vec::new();
     if threads <= 1 {
         let mut reporter = DeviceReporter::new(opts);
-        report_run(&mut reporter, 0, devices, &mut eos, &mut sink);
+        for (k, chunk) in devices.chunks_mut(CHUNK).enumerate() {
+            sink(report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos));
+        }
         return eos;
     }
     let (mut mine, mut theirs) = (Vec::new(), Vec::new());
@@ -364,8 +377,8 @@ fn report_devices<T: Send>(
     let chunks = mine.len() + theirs.len();
     std::thread::scope(|scope| {
         // Two chunks in flight: memory stays a few devices' worth.
-        let (tx, rx) = crossbeam_channel::bounded::<Vec<T>>(2);
-        let report_run = &report_run;
+        let (tx, rx) = crossbeam_channel::bounded::<A>(2);
+        let report_chunk = &report_chunk;
         // The signature tables are loaded on first use, 25-40 ms in all:
         // the other thread compiles the device rules while this one parses
         // the OUI and support tables, then each makes its reporter.
@@ -373,9 +386,7 @@ fn report_devices<T: Send>(
             let mut reporter = DeviceReporter::new(opts);
             let mut eos = Vec::new();
             for (j, chunk) in theirs.into_iter().enumerate() {
-                let mut made = Vec::with_capacity(chunk.len());
-                let at = (2 * j + 1) * CHUNK;
-                report_run(&mut reporter, at, chunk, &mut eos, &mut |t| made.push(t));
+                let made = report_chunk(&mut reporter, (2 * j + 1) * CHUNK, chunk, &mut eos);
                 if tx.send(made).is_err() {
                     break;
                 }
@@ -388,9 +399,9 @@ fn report_devices<T: Send>(
         let mut mine = mine.into_iter();
         for k in 0..chunks {
             match if k % 2 == 0 { mine.next() } else { None } {
-                Some(chunk) => report_run(&mut reporter, k * CHUNK, chunk, &mut eos, &mut sink),
+                Some(chunk) => sink(report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos)),
                 None => match rx.recv() {
-                    Ok(made) => made.into_iter().for_each(&mut sink),
+                    Ok(made) => sink(made),
                     // The other thread panicked: its join says why.
                     Err(_) => break,
                 },
@@ -423,8 +434,8 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
         &p.exposed,
         *opts,
         1,
-        |_, d| d,
-        |d| devices.push(d),
+        |_, d, chunk: &mut Vec<DeviceReport>| chunk.push(d),
+        |chunk| devices.extend(chunk),
     );
     Report {
         capture: p.capture,
@@ -453,19 +464,29 @@ pub fn write_json_report(
     out.write_all(b"\"devices\": [")?;
     let any = !p.devices.is_empty();
     let mut failed = None;
-    let render = |i: usize, d: DeviceReport| {
-        let mut text = Vec::with_capacity(4096);
-        Pretty::line(&mut text, 2, i == 0)?;
-        Pretty::write_at(&mut text, 2, &d)?;
-        Ok(text)
-    };
-    let eos = report_devices(&mut p.devices, &p.exposed, *opts, threads, render, |text| {
-        if failed.is_none()
-            && let Err(e) = text.and_then(|t: Vec<u8>| out.write_all(&t))
+    let render = |i: usize, d: DeviceReport, chunk: &mut Rendered| {
+        if chunk.failed.is_none()
+            && let Err(e) = Pretty::line(&mut chunk.text, 2, i == 0)
+                .and_then(|()| Pretty::write_at(&mut chunk.text, 2, &d))
         {
-            failed = Some(e);
+            chunk.failed = Some(e);
         }
-    });
+    };
+    let eos = report_devices(
+        &mut p.devices,
+        &p.exposed,
+        *opts,
+        threads,
+        render,
+        |chunk| {
+            if failed.is_none() {
+                failed = match chunk.failed {
+                    Some(e) => Some(e),
+                    None => out.write_all(&chunk.text).err(),
+                };
+            }
+        },
+    );
     if let Some(e) = failed {
         return Err(e);
     }
