@@ -580,6 +580,11 @@ impl Inventory {
         }
     }
 
+    /// Devices tracked, whether seen sending or only addressed.
+    pub fn tracked(&self) -> usize {
+        self.devices.len()
+    }
+
     /// Folds another worker's inventory into this one.
     pub fn merge(&mut self, other: Inventory) {
         self.dropped += other.dropped;

@@ -140,7 +140,8 @@ pub fn run(
     // The other workers' findings fold into the first's.
     let mut results = results.into_iter();
     let first = results.next().expect("at least one worker");
-    let (mut counters, mut inventory, mut scans) = (first.counters, first.inventory, first.scans);
+    let (mut counters, mut scans) = (first.counters, first.scans);
+    let mut inventories = vec![first.inventory];
     // Only the events are left to hand on (the facts went to the inventory).
     let mut out = Output {
         events: first.out.events,
@@ -148,9 +149,20 @@ pub fn run(
     };
     for r in results {
         counters.add(&r.counters);
-        inventory.merge(r.inventory);
+        inventories.push(r.inventory);
         scans.merge(r.scans);
         out.events.extend(r.out.events);
+    }
+    // Inventories fold into the one with the most devices, so the fewest are
+    // merged one by one (home-mix, two threads: 10,700 into 19,831 rather
+    // than the other way round, 14 -> 8 ms on the one thread left working).
+    // The devices come out the same either way.
+    let largest = (0..inventories.len())
+        .max_by_key(|&i| (inventories[i].tracked(), std::cmp::Reverse(i)))
+        .expect("at least one worker");
+    let mut inventory = inventories.swap_remove(largest);
+    for other in inventories {
+        inventory.merge(other);
     }
     out.events.extend(scans.events(&config.home));
     let brute = crate::detect::credentials::bruteforce_events(&out.events, &config.home);
