@@ -20,7 +20,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
-use super::mapped::{Kind, MappedReader};
+use super::mapped::MappedReader;
 use super::{Frame, LinkType, Nanos};
 
 /// Initial read buffer. Refills move only the tail of a partial record, so a
@@ -108,20 +108,39 @@ enum Format {
     },
 }
 
-impl Format {
-    /// The header block comes first from the reader and fills this in.
-    fn legacy() -> Format {
-        Format::Legacy {
-            link: LinkType::Other(u32::MAX),
-            nanos: false,
-            snaplen: 0,
+/// What a capture holds, known from its magic number.
+#[derive(Clone, Copy)]
+pub(super) enum Kind {
+    /// pcap, either byte order, micro- or nanoseconds.
+    Legacy,
+    Ng,
+}
+
+impl Kind {
+    /// Recognises the first four bytes of a file (`None` for anything else,
+    /// gzip and Kuznetzov's modified pcap included).
+    pub(super) fn of(head: &[u8]) -> Option<Kind> {
+        match u32::from_le_bytes(head.get(..4)?.try_into().ok()?) {
+            0x0A0D_0D0A => Some(Kind::Ng),
+            0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 => Some(Kind::Legacy),
+            _ => None,
         }
     }
+}
 
-    fn ng() -> Format {
-        Format::Ng {
-            interfaces: Vec::new(),
-            big_endian: false,
+impl Format {
+    /// Empty: the header blocks come first from the reader and fill it in.
+    fn of(kind: Kind) -> Format {
+        match kind {
+            Kind::Legacy => Format::Legacy {
+                link: LinkType::Other(u32::MAX),
+                nanos: false,
+                snaplen: 0,
+            },
+            Kind::Ng => Format::Ng {
+                interfaces: Vec::new(),
+                big_endian: false,
+            },
         }
     }
 }
@@ -171,14 +190,8 @@ impl CaptureFile {
             }
             let file = File::open(path).map_err(open_err)?;
             if let Some((reader, kind)) = MappedReader::map(&file) {
-                let format = match kind {
-                    Kind::Legacy => Format::legacy(),
-                    Kind::Ng => Format::ng(),
-                };
-                let mapping = reader.mapping();
-                let mut file = Self::with_reader(path, Box::new(reader), format);
-                file.mapping = Some(mapping);
-                return Ok(file);
+                let mapping = Some(reader.mapping());
+                return Ok(Self::with_reader(path, Box::new(reader), kind, mapping));
             }
             Box::new(file)
         };
@@ -204,53 +217,51 @@ impl CaptureFile {
         head: Vec<u8>,
         rest: Box<dyn Read + Send>,
     ) -> Result<CaptureFile, CaptureError> {
-        let magic_le = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-        let stream = Cursor::new(head).chain(rest);
         let bad = |detail: String| CaptureError::BadHeader {
             path: name.to_string(),
             detail,
         };
-        let (reader, format): (Box<dyn PcapReaderIterator + Send>, Format) = match magic_le {
-            0x0A0D_0D0A => {
-                let r = PcapNGReader::new(BUFFER_SIZE, stream).map_err(|e| bad(describe(&e)))?;
-                (Box::new(r), Format::ng())
-            }
-            0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 => {
-                let r =
-                    LegacyPcapReader::new(BUFFER_SIZE, stream).map_err(|e| bad(describe(&e)))?;
-                (Box::new(r), Format::legacy())
-            }
-            0xA1B2_CD34 | 0x34CD_B2A1 => {
-                return Err(bad(
-                    "Kuznetzov's modified pcap format is not supported".into()
-                ));
-            }
-            _ => {
-                return Err(CaptureError::NotCapture {
+        let Some(kind) = Kind::of(&head) else {
+            let magic_le = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            return Err(match magic_le {
+                0xA1B2_CD34 | 0x34CD_B2A1 => {
+                    bad("Kuznetzov's modified pcap format is not supported".into())
+                }
+                _ => CaptureError::NotCapture {
                     path: name.to_string(),
                     magic: format!("0x{magic_le:08x}"),
-                });
+                },
+            });
+        };
+        let stream = Cursor::new(head).chain(rest);
+        let reader: Box<dyn PcapReaderIterator + Send> = match kind {
+            Kind::Ng => {
+                Box::new(PcapNGReader::new(BUFFER_SIZE, stream).map_err(|e| bad(describe(&e)))?)
+            }
+            Kind::Legacy => {
+                Box::new(LegacyPcapReader::new(BUFFER_SIZE, stream).map_err(|e| bad(describe(&e)))?)
             }
         };
-        Ok(Self::with_reader(name, reader, format))
+        Ok(Self::with_reader(name, reader, kind, None))
     }
 
     fn with_reader(
         name: &str,
         reader: Box<dyn PcapReaderIterator + Send>,
-        format: Format,
+        kind: Kind,
+        mapping: Option<Arc<Mmap>>,
     ) -> CaptureFile {
         CaptureFile {
             path: name.to_string(),
             reader,
-            format,
+            format: Format::of(kind),
             stats: FileStats::default(),
             warnings: Vec::new(),
             link_types: Vec::new(),
             warned_links: Vec::new(),
             warned_snaplen: false,
             done: false,
-            mapping: None,
+            mapping,
         }
     }
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use memmap2::{Mmap, UncheckedAdvice};
 
-use super::file::MAX_RECORD;
+use super::file::{Kind, MAX_RECORD};
 use pcap_parser::nom;
 use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le, parse_sectionheaderblock};
 use pcap_parser::traits::PcapReaderIterator;
@@ -41,12 +41,6 @@ const PREFETCH_AHEAD: usize = 1024;
 /// behind it: beyond the 2.5 MiB of batches that workers may lag behind.
 const RELEASE_STEP: usize = 4 << 20;
 const CACHE_LINE: usize = 64;
-
-/// What the file holds, known from its first bytes.
-pub enum Kind {
-    Legacy,
-    Ng,
-}
 
 type LegacyParse = fn(&[u8]) -> nom::IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
 
@@ -81,17 +75,12 @@ impl MappedReader {
     /// also gives the error messages for what is not a capture.
     pub fn map(file: &File) -> Option<(MappedReader, Kind)> {
         let meta = file.metadata().ok()?;
-        if !meta.is_file() || meta.len() < 4 || usize::try_from(meta.len()).is_err() {
+        if !meta.is_file() || meta.len() == 0 || usize::try_from(meta.len()).is_err() {
             return None;
         }
         // SAFETY: the map is only read; see the module comment on truncation.
         let map = unsafe { Mmap::map(file) }.ok()?;
-        let magic = u32::from_le_bytes([map[0], map[1], map[2], map[3]]);
-        let kind = match magic {
-            0x0A0D_0D0A => Kind::Ng,
-            0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 => Kind::Legacy,
-            _ => return None,
-        };
+        let kind = Kind::of(&map)?;
         // Headers that do not parse are left to the streaming reader's messages.
         let parser = match kind {
             Kind::Legacy => {

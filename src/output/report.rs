@@ -3,6 +3,7 @@
 //! input gives the same bytes whatever the number of threads.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -264,7 +265,7 @@ struct Prepared {
     capture: CaptureSummary,
     devices: Vec<(DeviceKey, Device)>,
     /// Addresses that accepted or were offered a default credential.
-    exposed: BTreeSet<String>,
+    exposed: BTreeSet<IpAddr>,
     events: Vec<Event>,
 }
 
@@ -305,7 +306,8 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Login(l) if l.default_credential => Some(l.server.ip.clone()),
+            // Written from an `IpAddr`, so it parses back.
+            EventKind::Login(l) if l.default_credential => l.server.ip.parse().ok(),
             _ => None,
         })
         .collect();
@@ -337,7 +339,7 @@ struct Rendered {
 /// allocator).
 fn report_devices<A: Default + Send>(
     devices: &mut [(DeviceKey, Device)],
-    exposed: &BTreeSet<String>,
+    exposed: &BTreeSet<IpAddr>,
     opts: ReportOptions,
     threads: usize,
     make: impl Fn(usize, DeviceReport, &mut A) + Sync,
@@ -350,8 +352,7 @@ fn report_devices<A: Default + Send>(
                         eos: &mut Vec<Event>| {
         let mut made = A::default();
         for (i, (key, d)) in chunk.iter_mut().enumerate() {
-            let exposed =
-                !exposed.is_empty() && d.ips.iter().any(|ip| exposed.contains(&ip.to_string()));
+            let exposed = d.ips.iter().any(|ip| exposed.contains(ip));
             let (report, e) = reporter.report(*key, d, exposed);
             eos.extend(e);
             make(at + i, report, &mut made);
