@@ -54,8 +54,10 @@ impl Worker {
     pub fn frame(&mut self, frame: &Frame<'_>) {
         self.counters.packets += 1;
         self.counters.bytes += u64::from(frame.orig_len);
-        match decode::decode(frame) {
-            Ok(p) => self.packet(&p),
+        // Matched by reference: moving the 144-byte packet out of the Result
+        // cost a memcpy call per packet.
+        match &decode::decode(frame) {
+            Ok(p) => self.packet(p),
             Err(_) => self.counters.decode_errors += 1,
         }
     }
