@@ -1,12 +1,18 @@
 //! The bounded flow table.
 //!
-//! Flows live in a slab indexed by `u32`; a hash map goes from key to index.
+//! Flows live in a slab indexed by `u32`; a hash table of bare indices finds
+//! them by key. Keys are compared in the slab, which a lookup reads anyway:
+//! at 4 bytes an entry the table stays in cache where (key, index) pairs at
+//! 64 bytes did not, and a packet costs one cache miss fewer.
 //! Each flow is on one of three intrusive LRU lists by timeout class, ordered
 //! by last packet, so idle expiry pops from the front and, when the table is
 //! full, the oldest idle flow is evicted in O(1). Unanswered SYNs stay in the
 //! fixed-size [`SynCache`] and never take a slot.
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use super::key::{FlowKey, Side};
 use super::syn_cache::{SynCache, SynEntry};
@@ -105,7 +111,7 @@ struct List {
 }
 
 pub struct FlowTable {
-    map: FxHashMap<FlowKey, u32>,
+    map: HashTable<u32>,
     slots: Vec<Flow>,
     free: Vec<u32>,
     lists: [List; 3],
@@ -124,7 +130,7 @@ impl FlowTable {
     pub fn new(cap: usize, syn_slots: usize, timeouts: Timeouts, buckets: u64) -> FlowTable {
         let cap = cap.max(1);
         FlowTable {
-            map: FxHashMap::default(),
+            map: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
             lists: [List {
@@ -178,7 +184,9 @@ impl FlowTable {
         let flags = p.tcp_flags.unwrap_or(0);
         let is_syn =
             p.tcp_flags.is_some() && flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-        if let Some(&idx) = self.map.get(&p.key) {
+        let hash = key_hash(&p.key);
+        let slots = &self.slots;
+        if let Some(&idx) = self.map.find(hash, |&i| slots[i as usize].key == p.key) {
             let f = &self.slots[idx as usize];
             // Idle past its timeout but not yet swept (sweeps run once a second).
             let idle = f.last_ts.saturating_add(self.timeouts[f.class as usize]) < p.ts;
@@ -261,7 +269,9 @@ impl FlowTable {
             flow.tcp.midstream = flags & tcp_flags::SYN == 0;
         }
         let idx = self.alloc(flow);
-        self.map.insert(p.key, idx);
+        let slots = &self.slots;
+        self.map
+            .insert_unique(hash, idx, |&i| key_hash(&slots[i as usize].key));
         self.stats.peak = self.stats.peak.max(self.map.len() as u64);
         self.account(idx, p);
         // A SYN answered by RST: the attempt is over at once.
@@ -303,7 +313,7 @@ impl FlowTable {
 
     /// Ends everything still open, oldest first: the end of the capture.
     pub fn finish(&mut self, on_end: &mut impl FnMut(Flow, EndReason)) {
-        let mut rest: Vec<u32> = self.map.values().copied().collect();
+        let mut rest: Vec<u32> = self.map.iter().copied().collect();
         rest.sort_by_key(|&i| {
             let f = &self.slots[i as usize];
             (f.first_ts, f.key)
@@ -429,7 +439,9 @@ impl FlowTable {
     fn remove(&mut self, idx: u32) -> Flow {
         self.unlink(idx);
         let f = std::mem::take(&mut self.slots[idx as usize]);
-        self.map.remove(&f.key);
+        if let Ok(entry) = self.map.find_entry(key_hash(&f.key), |&i| i == idx) {
+            entry.remove();
+        }
         self.free.push(idx);
         f
     }
@@ -469,6 +481,10 @@ impl FlowTable {
         }
         self.lists[class].tail = idx;
     }
+}
+
+fn key_hash(key: &FlowKey) -> u64 {
+    FxBuildHasher.hash_one(key)
 }
 
 /// Which side opened a flow first seen mid-conversation: the side on a
