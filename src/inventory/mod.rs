@@ -353,7 +353,7 @@ impl Device {
     }
 }
 
-/// Slots of the recent-MAC memo (direct-mapped by the MAC's last byte).
+/// Slots of the recent-MAC memo (direct-mapped by bytes 5 and 3 of the MAC).
 const MEMO: usize = 256;
 
 pub struct Inventory {
@@ -408,8 +408,9 @@ fn insert_least<T: Ord>(set: &mut BTreeSet<T>, v: T, cap: usize) -> bool {
     false
 }
 
+/// A MAC as a map key (byte `i` in bits `8 i ..`: one load, no swapping).
 fn mac_u64(m: &Mac) -> u64 {
-    u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
+    u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
 }
 
 fn unicast(m: &Mac) -> bool {
@@ -419,37 +420,55 @@ fn unicast(m: &Mac) -> bool {
 impl Inventory {
     fn find(&mut self, key: &DeviceKey) -> Option<u32> {
         match key {
-            DeviceKey::Mac(m) => {
-                let k = mac_u64(m);
-                let slot = &mut self.memo[usize::from(m[5] ^ m[3])];
-                if slot.0 == k {
-                    return Some(slot.1);
-                }
-                let i = self.by_mac.get(&k).copied()?;
-                *slot = (k, i);
-                Some(i)
-            }
+            DeviceKey::Mac(m) => self.mac_index(mac_u64(m)),
             DeviceKey::Ip(ip) => self.by_ip.get(ip).copied(),
         }
     }
 
+    /// The device with MAC `k` (as `mac_u64` gives it), through the memo.
     #[inline]
+    fn mac_index(&mut self, k: u64) -> Option<u32> {
+        // Bytes 5 and 3: vendors number their devices in the last bytes.
+        let slot = &mut self.memo[(((k >> 40) ^ (k >> 24)) & 0xff) as usize];
+        if slot.0 == k {
+            return Some(slot.1);
+        }
+        let i = self.by_mac.get(&k).copied()?;
+        *slot = (k, i);
+        Some(i)
+    }
+
     fn device(&mut self, key: DeviceKey) -> Option<&mut Device> {
-        let i = match self.find(&key) {
-            Some(i) => i,
-            None => {
-                if self.devices.len() >= self.max_devices {
-                    self.dropped += 1;
-                    return None;
-                }
-                let i = self.devices.len() as u32;
-                self.devices.push((key, Device::default()));
-                match key {
-                    DeviceKey::Mac(m) => self.by_mac.insert(mac_u64(&m), i),
-                    DeviceKey::Ip(ip) => self.by_ip.insert(ip, i),
-                };
-                i
-            }
+        match key {
+            DeviceKey::Mac(m) => self.mac_device(m),
+            DeviceKey::Ip(ip) => match self.by_ip.get(&ip) {
+                Some(&i) => Some(&mut self.devices[i as usize].1),
+                None => self.add_device(key),
+            },
+        }
+    }
+
+    /// `device` for a MAC, taken by value so it stays in a register: a key
+    /// read back from memory just after it was stored stalled every packet.
+    #[inline]
+    fn mac_device(&mut self, m: Mac) -> Option<&mut Device> {
+        match self.mac_index(mac_u64(&m)) {
+            Some(i) => Some(&mut self.devices[i as usize].1),
+            None => self.add_device(DeviceKey::Mac(m)),
+        }
+    }
+
+    #[cold]
+    fn add_device(&mut self, key: DeviceKey) -> Option<&mut Device> {
+        if self.devices.len() >= self.max_devices {
+            self.dropped += 1;
+            return None;
+        }
+        let i = self.devices.len() as u32;
+        self.devices.push((key, Device::default()));
+        match key {
+            DeviceKey::Mac(m) => self.by_mac.insert(mac_u64(&m), i),
+            DeviceKey::Ip(ip) => self.by_ip.insert(ip, i),
         };
         Some(&mut self.devices[i as usize].1)
     }
@@ -466,7 +485,7 @@ impl Inventory {
         // name no device: such packets are keyed by IP as if MAC-less.
         if let Some(mac) = p.src_mac.filter(|m| *m != [0; 6]) {
             if unicast(&mac)
-                && let Some(d) = self.device(DeviceKey::Mac(mac))
+                && let Some(d) = self.mac_device(mac)
             {
                 d.sent(p.ts);
                 d.packets += 1;
@@ -478,7 +497,7 @@ impl Inventory {
                 }
             }
             if let Some(dst) = p.dst_mac.filter(unicast)
-                && let Some(d) = self.device(DeviceKey::Mac(dst))
+                && let Some(d) = self.mac_device(dst)
             {
                 d.packets += 1;
                 d.bytes += len;
