@@ -80,6 +80,9 @@ pub struct PacketView {
 
 impl PacketView {
     /// The flow view of a decoded IP packet, and its transport payload.
+    /// Inlined: returned through memory, the view was read back in pieces
+    /// of other sizes than it was written in, which stalled every packet.
+    #[inline]
     pub fn of<'a>(p: &Packet<'a>, ip: &Ip) -> (PacketView, &'a [u8]) {
         let (sport, dport, flags, seq, payload) = match p.transport {
             Transport::Tcp(t) => (t.src_port, t.dst_port, Some(t.flags), t.seq, t.payload),
