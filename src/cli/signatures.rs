@@ -78,12 +78,7 @@ pub fn run(args: SignaturesArgs) -> Result<()> {
                             writeln!(
                                 out,
                                 "{}\t{}\t{}\t{}\t{claims}\t{}\t{}",
-                                r.id,
-                                r.signal,
-                                r.field,
-                                r.pattern.as_str(),
-                                r.weight,
-                                r.source
+                                r.id, r.signal, r.field, r.pattern, r.weight, r.source
                             )?;
                         }
                     }

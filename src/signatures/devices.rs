@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::meta::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{SigError, parse_tsv};
@@ -126,7 +126,9 @@ pub struct Rule {
     pub id: String,
     pub signal: String,
     pub field: String,
-    pub pattern: Regex,
+    /// The pattern as written, and compiled.
+    pub pattern: String,
+    pub regex: Regex,
     /// Claimed fields and their templates (`$1` … are capture groups).
     pub claims: Vec<(Field, String)>,
     pub weight: f32,
@@ -138,14 +140,18 @@ pub struct Rule {
 impl Rule {
     /// The claims this rule makes about `value`, if it matches.
     pub fn apply(&self, value: &str) -> Option<Vec<(Field, String)>> {
-        let caps = self.pattern.captures(value.as_bytes())?;
+        let mut caps = self.regex.create_captures();
+        self.regex.captures(value, &mut caps);
+        if !caps.is_match() {
+            return None;
+        }
         Some(
             self.claims
                 .iter()
                 .map(|(f, t)| {
-                    let mut out = Vec::new();
-                    caps.expand(t.as_bytes(), &mut out);
-                    (*f, String::from_utf8_lossy(&out).trim().to_string())
+                    let mut out = String::new();
+                    caps.interpolate_string_into(value, t, &mut out);
+                    (*f, out.trim().to_string())
                 })
                 .filter(|(_, v)| !v.is_empty())
                 .collect(),
@@ -163,14 +169,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Rule>, SigError> {
                 SIGNALS.join(", ")
             )));
         }
-        let pat = r.get("pattern")?;
-        // ASCII classes (\w, \d): the Unicode tables would cost megabytes
-        // per rule, and the values matched are ASCII protocol text.
-        let pattern = RegexBuilder::new(pat)
-            .case_insensitive(true)
-            .unicode(false)
-            .size_limit(1 << 20)
-            .build()
+        let pattern = r.get("pattern")?;
+        let regex = super::pattern::compile(pattern)
             .map_err(|e| r.error(format!("pattern does not compile: {e}")))?;
         let mut claims = Vec::new();
         for c in r
@@ -192,7 +192,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Rule>, SigError> {
                 return Err(r.error(format!("type '{v}' is not one of {}", TYPES.join(", "))));
             }
             for group in template_groups(v) {
-                if group >= pattern.captures_len() {
+                if group >= regex.captures_len() {
                     return Err(
                         r.error(format!("claim uses ${group}, the pattern has fewer groups"))
                     );
@@ -213,7 +213,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Rule>, SigError> {
             id,
             signal: signal.to_string(),
             field: r.get("field")?.to_string(),
-            pattern,
+            pattern: pattern.to_string(),
+            regex,
             claims,
             weight,
             source: r.get("source")?.to_string(),

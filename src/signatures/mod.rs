@@ -7,6 +7,7 @@ pub mod check;
 pub mod credentials;
 pub mod devices;
 pub mod oui;
+pub mod pattern;
 pub mod scan_ports;
 pub mod scan_thresholds;
 pub mod scanner_tools;

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{SigError, parse_tsv};
@@ -77,13 +77,6 @@ pub struct Period {
     pub line: usize,
 }
 
-fn compile(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(true)
-        .unicode(false)
-        .build()
-}
-
 /// Letters and digits only, lower case: "TL-WR940N" and "tl wr940n" fold alike.
 pub fn fold_text(s: &str) -> String {
     s.chars()
@@ -132,7 +125,7 @@ impl Period {
             return false;
         }
         self.regex
-            .get_or_init(|| compile(&self.pattern).ok())
+            .get_or_init(|| super::pattern::compile(&self.pattern).ok())
             .as_ref()
             .is_some_and(|r| r.is_match(value))
     }
@@ -199,7 +192,7 @@ pub fn validate(periods: &[Period]) -> Result<(), SigError> {
             line: p.line,
             message,
         };
-        if let Err(e) = compile(&p.pattern) {
+        if let Err(e) = super::pattern::compile(&p.pattern) {
             return Err(err(format!("pattern does not compile: {e}")));
         }
         if !ids.insert(p.id.as_str()) {
