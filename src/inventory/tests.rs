@@ -151,3 +151,32 @@ fn devices_past_the_cap_are_counted_not_kept() {
     assert_eq!(inv.dropped, 1);
     assert_eq!(inv.into_devices().len(), 2);
 }
+
+#[test]
+fn devices_come_out_in_key_order_without_the_never_sending() {
+    let home = HomeNets::default();
+    let mut inv = Inventory::default();
+    // MACs in a scrambled order, each sending to a MAC that never sends:
+    // the silent ones are interleaved in the inventory and must be left out.
+    let mut want = Vec::new();
+    for n in 0..200u32 {
+        let last = (n.wrapping_mul(83) % 200) as u8;
+        let mac = [0x00, 0x11, 0x22, 0x33, 0x44, last];
+        let silent = [0x00, 0x99, 0x22, 0x33, 0x44, last];
+        let ip = format!("192.168.{}.{}", last / 100, last % 100 + 1);
+        inv.observe(&pkt(Some(mac), Some(silent), &ip, "8.8.8.8", 1), &home);
+        want.push(DeviceKey::Mac(mac));
+    }
+    want.sort();
+    let devs = inv.into_devices();
+    let keys: Vec<DeviceKey> = devs.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, want);
+    // Each device kept its own data through the reordering.
+    for (k, d) in &devs {
+        let DeviceKey::Mac(m) = k else { unreachable!() };
+        let ip: IpAddr = format!("192.168.{}.{}", m[5] / 100, m[5] % 100 + 1)
+            .parse()
+            .unwrap();
+        assert_eq!(d.ips.iter().copied().collect::<Vec<_>>(), vec![ip]);
+    }
+}
