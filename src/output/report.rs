@@ -253,10 +253,17 @@ impl DeviceReporter {
 }
 
 pub fn mac_string(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    // By hand: format! took 4 % of the report's time with 20,000 devices.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(17);
+    for (i, b) in m.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    s
 }
 
 /// What a report says before its devices, and what its devices are made
@@ -520,4 +527,17 @@ pub fn write_json_report(
     Pretty::write_at(&mut out, 1, &sorted_events(p.events, eos))?;
     Pretty::line(&mut out, 0, true)?;
     out.write_all(b"}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_strings_are_lower_case_hex_pairs() {
+        assert_eq!(
+            mac_string(&[0x00, 0x1a, 0xff, 0x0b, 0xc0, 0x9f]),
+            "00:1a:ff:0b:c0:9f"
+        );
+    }
 }
