@@ -32,10 +32,35 @@ pub enum Fragment {
     Later,
 }
 
+/// An address as a 128-bit integer, IPv4 mapped into IPv6: integers
+/// compare and hash in a few instructions.
+#[inline]
+pub fn addr16(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// The address [`addr16`] made `a` from.
+pub fn addr_from16(a: u128) -> IpAddr {
+    let v6 = Ipv6Addr::from(a);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ip {
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    /// Source and destination as [`addr16`] gives them ([`Ip::src`] and
+    /// [`Ip::dst`] as addresses). Aligned integers, so the stages after
+    /// decoding load them as they were stored: an `IpAddr` is 17 bytes at an
+    /// odd offset, copied in pieces that did not line up with the loads that
+    /// read it back, which stalled store-to-load forwarding every packet.
+    pub src16: u128,
+    pub dst16: u128,
+    pub v6: bool,
     /// Transport protocol number (after IPv6 extension headers).
     pub proto: u8,
     pub ttl: u8,
@@ -53,6 +78,24 @@ pub struct Tcp<'a> {
     /// Raw option bytes, for fingerprinting.
     pub options: &'a [u8],
     pub payload: &'a [u8],
+}
+
+impl Ip {
+    pub fn src(&self) -> IpAddr {
+        self.addr(self.src16)
+    }
+
+    pub fn dst(&self) -> IpAddr {
+        self.addr(self.dst16)
+    }
+
+    fn addr(&self, a: u128) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(Ipv6Addr::from(a))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(a as u32))
+        }
+    }
 }
 
 impl Tcp<'_> {
@@ -206,8 +249,9 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, d: &'a [u8], cut: bool) -> Result<(), Dec
                 Fragment::Later
             };
             let info = Ip {
-                src: IpAddr::V4(Ipv4Addr::from(h.source())),
-                dst: IpAddr::V4(Ipv4Addr::from(h.destination())),
+                src16: addr16(IpAddr::V4(Ipv4Addr::from(h.source()))),
+                dst16: addr16(IpAddr::V4(Ipv4Addr::from(h.destination()))),
+                v6: false,
                 proto: v4.payload_ip_number().0,
                 ttl: h.ttl(),
                 fragment,
@@ -230,8 +274,9 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, d: &'a [u8], cut: bool) -> Result<(), Dec
                 }
             };
             let info = Ip {
-                src: IpAddr::V6(Ipv6Addr::from(h.source())),
-                dst: IpAddr::V6(Ipv6Addr::from(h.destination())),
+                src16: u128::from_be_bytes(h.source()),
+                dst16: u128::from_be_bytes(h.destination()),
+                v6: true,
                 proto: p.ip_number.0,
                 ttl: h.hop_limit(),
                 fragment,

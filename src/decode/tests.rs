@@ -33,7 +33,7 @@ fn ethernet_ipv4_tcp() {
     assert_eq!(p.src_mac, Some(A));
     assert_eq!(p.dst_mac, Some(B));
     let ip = p.ip.unwrap();
-    assert_eq!(ip.src, "192.168.1.2".parse::<IpAddr>().unwrap());
+    assert_eq!(ip.src(), "192.168.1.2".parse::<IpAddr>().unwrap());
     assert_eq!(ip.proto, 6);
     let Transport::Tcp(t) = p.transport else {
         panic!()
@@ -193,4 +193,30 @@ fn garbage_never_panics() {
             let _ = decode(&frame(link, &data));
         }
     }
+}
+
+#[test]
+fn addresses_keep_their_family() {
+    // An IPv6 packet from an IPv4-mapped address is still IPv6; the IPv4
+    // packet to the same address is IPv4, and both share one flow-key form.
+    let mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 1, 2];
+    let b = PacketBuilder::ethernet2(A, B)
+        .ipv6(
+            mapped,
+            [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            64,
+        )
+        .udp(1, 2);
+    let mut v = Vec::new();
+    b.write(&mut v, b"").unwrap();
+    let six = decode(&frame(LinkType::Ethernet, &v)).unwrap().ip.unwrap();
+    assert!(six.v6);
+    assert_eq!(six.src(), IpAddr::from(mapped));
+    assert_eq!(six.dst(), "fe80::1".parse::<IpAddr>().unwrap());
+    let v = tcp_frame(b"");
+    let four = decode(&frame(LinkType::Ethernet, &v)).unwrap().ip.unwrap();
+    assert!(!four.v6);
+    assert_eq!(four.dst(), "8.8.8.8".parse::<IpAddr>().unwrap());
+    assert_eq!(four.src16, six.src16);
+    assert_eq!(addr_from16(four.src16), four.src());
 }

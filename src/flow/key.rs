@@ -3,6 +3,8 @@
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
+use crate::decode::{addr_from16, addr16};
+
 /// Addresses as 128-bit integers (IPv4 mapped into IPv6), the lower one
 /// first: integers compare and hash in a few instructions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,22 +23,6 @@ pub enum Side {
     Hi,
 }
 
-#[inline]
-pub fn addr16(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => u128::from(v6),
-    }
-}
-
-pub fn addr_from16(a: u128) -> IpAddr {
-    let v6 = std::net::Ipv6Addr::from(a);
-    match v6.to_ipv4_mapped() {
-        Some(v4) => IpAddr::V4(v4),
-        None => IpAddr::V6(v6),
-    }
-}
-
 impl FlowKey {
     /// The key of a packet and the side its sender is on.
     pub fn new(
@@ -46,7 +32,12 @@ impl FlowKey {
         dst_port: u16,
         proto: u8,
     ) -> (FlowKey, Side) {
-        let (s, d) = (addr16(src), addr16(dst));
+        FlowKey::of16(addr16(src), addr16(dst), src_port, dst_port, proto)
+    }
+
+    /// [`FlowKey::new`] for addresses as [`addr16`] gives them.
+    #[inline]
+    pub fn of16(s: u128, d: u128, src_port: u16, dst_port: u16, proto: u8) -> (FlowKey, Side) {
         if (s, src_port) <= (d, dst_port) {
             let key = FlowKey {
                 lo: s,

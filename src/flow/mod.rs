@@ -5,7 +5,7 @@ mod reassembly;
 mod syn_cache;
 mod table;
 
-pub use key::{ALL_BUCKETS, FlowKey, SHARD_BUCKETS, Side, addr_from16, addr16};
+pub use key::{ALL_BUCKETS, FlowKey, SHARD_BUCKETS, Side};
 pub use reassembly::{Chunk, STREAM_CAP, Stream};
 pub use table::{FlowStats, FlowTable, PacketView, Timeouts};
 

@@ -93,7 +93,7 @@ impl PacketView {
             } => (src_port, dst_port, None, 0, payload),
             Transport::Icmp { .. } | Transport::None => (0, 0, None, 0, &[][..]),
         };
-        let (key, side) = FlowKey::new(ip.src, ip.dst, sport, dport, ip.proto);
+        let (key, side) = FlowKey::of16(ip.src16, ip.dst16, sport, dport, ip.proto);
         let view = PacketView {
             key,
             side,

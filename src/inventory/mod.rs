@@ -478,7 +478,7 @@ impl Inventory {
     pub fn observe(&mut self, p: &Packet<'_>, home: &HomeNets) {
         let len = u64::from(p.wire_len);
         let src_ip =
-            p.ip.map(|ip| ip.src)
+            p.ip.map(|ip| ip.src())
                 .or(p.arp.map(|a| IpAddr::V4(a.sender_ip)));
         let home_src = src_ip.filter(|ip| home.contains(*ip) && !ip.is_unspecified());
         // All-zero MACs (loopback captured as Ethernet, synthetic traces)
@@ -514,9 +514,9 @@ impl Inventory {
             d.bytes += len;
             d.add_ip(src);
         }
-        if home.contains(ip.dst)
-            && !is_group(ip.dst)
-            && let Some(d) = self.device(DeviceKey::Ip(ip.dst))
+        if home.contains(ip.dst())
+            && !is_group(ip.dst())
+            && let Some(d) = self.device(DeviceKey::Ip(ip.dst()))
         {
             d.packets += 1;
             d.bytes += len;
@@ -585,13 +585,13 @@ impl Inventory {
     #[inline]
     pub fn syn(&mut self, p: &Packet<'_>, sig: impl FnOnce() -> SynSignature, home: &HomeNets) {
         let Some(ip) = p.ip else { return };
-        if !home.contains(ip.src) {
+        if !home.contains(ip.src()) {
             return;
         }
         let key = match p.src_mac.filter(|m| *m != [0; 6]) {
             Some(m) if unicast(&m) => DeviceKey::Mac(m),
             Some(_) => return,
-            None => DeviceKey::Ip(ip.src),
+            None => DeviceKey::Ip(ip.src()),
         };
         if let Some(i) = self.find(&key) {
             let d = &mut self.devices[i as usize].1;

@@ -20,8 +20,9 @@ fn pkt(
         dst_mac,
         vlan: None,
         ip: Some(Ip {
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
+            src16: crate::decode::addr16(src.parse().unwrap()),
+            dst16: crate::decode::addr16(dst.parse().unwrap()),
+            v6: src.contains(':'),
             proto: 17,
             ttl: 64,
             fragment: crate::decode::Fragment::No,

@@ -89,9 +89,9 @@ impl Worker {
             Transport::Tcp(t) if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN => {
                 let syn = Syn {
                     ts: p.ts,
-                    src: ip.src,
+                    src: ip.src(),
                     src_mac: p.src_mac,
-                    dst: ip.dst,
+                    dst: ip.dst(),
                     dst_port: t.dst_port,
                     seq: t.seq,
                     window: t.window,
@@ -100,20 +100,20 @@ impl Worker {
                 self.scans.syn(&syn, &self.config.home);
                 self.inventory.syn(
                     p,
-                    || SynSignature::of(ip.src.is_ipv6(), ip.ttl, t.window, t.options),
+                    || SynSignature::of(ip.v6, ip.ttl, t.window, t.options),
                     &self.config.home,
                 );
             }
             Transport::Tcp(t) if odd_tcp_flags(t.flags) => {
-                self.scans.odd_probe(p.ts, ip.src, p.src_mac)
+                self.scans.odd_probe(p.ts, ip.src(), p.src_mac)
             }
             // ICMP or ICMPv6 echo request.
             Transport::Icmp { kind: 8 | 128, .. } => {
-                self.scans.ping(p.ts, ip.src, p.src_mac, ip.dst)
+                self.scans.ping(p.ts, ip.src(), p.src_mac, ip.dst())
             }
             // ICMP timestamp request: host discovery, not used by modern stacks.
-            Transport::Icmp { kind: 13, .. } if ip.src.is_ipv4() => {
-                self.scans.odd_probe(p.ts, ip.src, p.src_mac)
+            Transport::Icmp { kind: 13, .. } if !ip.v6 => {
+                self.scans.odd_probe(p.ts, ip.src(), p.src_mac)
             }
             _ => {}
         }
