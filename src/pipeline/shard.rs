@@ -8,9 +8,10 @@
 //! fine: such fragments are only counted, and counts add up whichever worker
 //! has them.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::capture::{Frame, LinkType};
+use crate::decode::addr16;
 use crate::flow::FlowKey;
 
 /// The frame's shard bucket: its flow key's, when the ports can be read.
@@ -19,14 +20,15 @@ pub fn bucket(fr: &Frame<'_>) -> usize {
     match tuple(fr) {
         Some((a, b, ports, proto)) => {
             let (sp, dp) = ports.unwrap_or((0, 0));
-            FlowKey::new(a, b, sp, dp, proto).0.shard_bucket()
+            FlowKey::of16(a, b, sp, dp, proto).0.shard_bucket()
         }
         None => 0,
     }
 }
 
-/// Addresses, ports (TCP and UDP, first fragments) and IP protocol.
-type Tuple = (IpAddr, IpAddr, Option<(u16, u16)>, u8);
+/// Addresses (as [`addr16`] gives them), ports (TCP and UDP, first
+/// fragments) and IP protocol.
+type Tuple = (u128, u128, Option<(u16, u16)>, u8);
 
 fn tuple(fr: &Frame<'_>) -> Option<Tuple> {
     let d = fr.data;
@@ -68,8 +70,8 @@ fn ip_tuple(d: &[u8]) -> Option<Tuple> {
             let ihl = usize::from(d[0] & 0x0F) * 4;
             let ports = if first { ports(d, ihl, proto) } else { None };
             Some((
-                Ipv4Addr::from(s).into(),
-                Ipv4Addr::from(t).into(),
+                addr16(IpAddr::V4(Ipv4Addr::from(s))),
+                addr16(IpAddr::V4(Ipv4Addr::from(t))),
                 ports,
                 proto,
             ))
@@ -101,12 +103,7 @@ fn ip_tuple(d: &[u8]) -> Option<Tuple> {
                 }
             }
             let ports = if first { ports(d, at, next) } else { None };
-            Some((
-                Ipv6Addr::from(s).into(),
-                Ipv6Addr::from(t).into(),
-                ports,
-                next,
-            ))
+            Some((u128::from_be_bytes(s), u128::from_be_bytes(t), ports, next))
         }
         _ => None,
     }
