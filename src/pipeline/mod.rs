@@ -137,6 +137,11 @@ pub fn run(
     } else {
         run_sharded(timeline, &config, &registry, &mut span, progress)?
     };
+    if config.threads > 1 {
+        // With the workers done a core is free while this thread merges
+        // their findings: the report's signature tables load there.
+        std::thread::spawn(crate::signatures::load_report_tables);
+    }
     // The other workers' findings fold into the first's.
     let mut results = results.into_iter();
     let first = results.next().expect("at least one worker");
