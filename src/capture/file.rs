@@ -14,13 +14,11 @@ use std::io::{self, Cursor, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use memmap2::Mmap;
-
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
-use super::mapped::MappedReader;
+use super::mapped::{MappedReader, SharedMap};
 use super::{Frame, LinkType, Nanos};
 
 /// Initial read buffer. Refills move only the tail of a partial record, so a
@@ -172,7 +170,7 @@ pub struct CaptureFile {
     warned_links: Vec<u32>,
     warned_snaplen: bool,
     done: bool,
-    mapping: Option<Arc<Mmap>>,
+    mapping: Option<Arc<SharedMap>>,
 }
 
 impl CaptureFile {
@@ -249,7 +247,7 @@ impl CaptureFile {
         name: &str,
         reader: Box<dyn PcapReaderIterator + Send>,
         kind: Kind,
-        mapping: Option<Arc<Mmap>>,
+        mapping: Option<Arc<SharedMap>>,
     ) -> CaptureFile {
         CaptureFile {
             path: name.to_string(),
@@ -267,7 +265,7 @@ impl CaptureFile {
 
     /// The file's memory map, when it is read in place: every frame's bytes
     /// then lie in it, and stay valid as long as the map is held.
-    pub fn mapping(&self) -> Option<&Arc<Mmap>> {
+    pub fn mapping(&self) -> Option<&Arc<SharedMap>> {
         self.mapping.as_ref()
     }
 

@@ -11,7 +11,9 @@
 //!   prefetches the cache lines just ahead of the record it hands out.
 //! - **Releasing.** Mapped pages that were touched count in the resident set
 //!   until unmapped, so the pages behind the reader are dropped from the
-//!   mapping every few MiB (`MADV_DONTNEED`: the page cache keeps them).
+//!   mapping every few MiB (`MADV_DONTNEED`: the page cache keeps them). Not
+//!   behind the oldest frame still waiting in a batch for a worker, though:
+//!   a worker reading a released page maps it back in for good.
 //!
 //! Used for regular files holding uncompressed pcap or pcapng; standard input,
 //! pipes and gzip go through `pcap-parser`'s streaming readers. Parsing is the
@@ -20,7 +22,9 @@
 //! SIGBUS; captures being written are appended to, not truncated.
 
 use std::fs::File;
+use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memmap2::{Mmap, UncheckedAdvice};
 
@@ -55,10 +59,40 @@ enum Parser {
     },
 }
 
+/// A capture file's map, shared by its reader and the pipeline, which hands
+/// frames to other threads as offsets into it instead of copies.
+pub struct SharedMap {
+    bytes: Mmap,
+    /// Offset of the oldest frame handed on and not yet read: pages are
+    /// released only below it. `usize::MAX` while none is.
+    in_use_from: AtomicUsize,
+}
+
+impl SharedMap {
+    pub fn new(bytes: Mmap) -> SharedMap {
+        SharedMap {
+            bytes,
+            in_use_from: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    /// Frames from `offset` on are still to be read by someone other than
+    /// the reader (`usize::MAX`: none are).
+    pub fn set_in_use_from(&self, offset: usize) {
+        self.in_use_from.store(offset, Ordering::Relaxed);
+    }
+}
+
+impl Deref for SharedMap {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 pub struct MappedReader {
-    /// Shared with the pipeline, which hands frames to other threads as
-    /// offsets into it instead of copies.
-    map: Arc<Mmap>,
+    map: Arc<SharedMap>,
     parser: Parser,
     /// Offset of the next record.
     pos: usize,
@@ -99,7 +133,7 @@ impl MappedReader {
         };
         let _ = map.advise(memmap2::Advice::Sequential);
         let reader = MappedReader {
-            map: Arc::new(map),
+            map: Arc::new(SharedMap::new(map)),
             parser,
             pos: 0,
             prefetched: 0,
@@ -108,7 +142,7 @@ impl MappedReader {
         Some((reader, kind))
     }
 
-    pub fn mapping(&self) -> Arc<Mmap> {
+    pub fn mapping(&self) -> Arc<SharedMap> {
         self.map.clone()
     }
 
@@ -124,7 +158,9 @@ impl MappedReader {
 
     /// Releases whole steps that lie at least one step behind the reader.
     fn release_behind(&mut self) {
-        if self.pos < self.released + 2 * RELEASE_STEP {
+        if self.pos < self.released + 2 * RELEASE_STEP
+            || self.map.in_use_from.load(Ordering::Relaxed) < self.released + 2 * RELEASE_STEP
+        {
             return;
         }
         // SAFETY: the file is mapped read-only and never written through the
@@ -133,8 +169,11 @@ impl MappedReader {
         // behind the reader). Keeping a step mapped behind the reader makes
         // that rare.
         let _ = unsafe {
-            self.map
-                .unchecked_advise_range(UncheckedAdvice::DontNeed, self.released, RELEASE_STEP)
+            self.map.bytes.unchecked_advise_range(
+                UncheckedAdvice::DontNeed,
+                self.released,
+                RELEASE_STEP,
+            )
         };
         self.released += RELEASE_STEP;
     }
@@ -230,4 +269,63 @@ pub fn prefetch(p: *const u8) {
     };
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = p;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pcap file of `records` 1,000-byte records, mapped.
+    fn mapped(records: usize) -> (tempfile::TempDir, MappedReader) {
+        let mut v = Vec::new();
+        for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        for i in 0..records as u32 {
+            for x in [i, 0, 1000, 1000] {
+                v.extend_from_slice(&x.to_le_bytes());
+            }
+            v.extend_from_slice(&[0u8; 1000]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.pcap");
+        std::fs::write(&path, v).unwrap();
+        let (reader, _) = MappedReader::map(&File::open(&path).unwrap()).unwrap();
+        (dir, reader)
+    }
+
+    fn read_through(r: &mut MappedReader) -> usize {
+        let mut n = 0;
+        loop {
+            match r.next() {
+                Ok((len, _)) => {
+                    r.consume(len);
+                    n += 1;
+                }
+                Err(PcapError::Eof) => return n,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn pages_behind_the_reader_are_released() {
+        let (_dir, mut r) = mapped(20_000);
+        assert_eq!(read_through(&mut r), 20_001, "header and records");
+        assert!(r.released >= 12 << 20, "released {}", r.released);
+        assert!(r.released + 2 * RELEASE_STEP > r.pos);
+    }
+
+    #[test]
+    fn pages_a_worker_has_still_to_read_are_kept() {
+        let (_dir, mut r) = mapped(20_000);
+        r.mapping().set_in_use_from(5 << 20);
+        read_through(&mut r);
+        // Only whole steps a step below the oldest frame in use.
+        assert_eq!(r.released, 0);
+        let (_dir, mut r) = mapped(20_000);
+        r.mapping().set_in_use_from(10 << 20);
+        read_through(&mut r);
+        assert_eq!(r.released, RELEASE_STEP);
+    }
 }

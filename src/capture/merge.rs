@@ -6,10 +6,8 @@
 
 use std::sync::Arc;
 
-use memmap2::Mmap;
-
 use super::file::{CaptureError, CaptureFile, Flow, RunEnd};
-use super::{Frame, LinkType, Nanos};
+use super::{Frame, LinkType, Nanos, SharedMap};
 
 pub struct Timeline {
     files: Vec<CaptureFile>,
@@ -43,7 +41,7 @@ impl Timeline {
 
     /// The memory map every frame's bytes lie in: a single file read in place
     /// (several files are merged through copies).
-    pub fn mapping(&self) -> Option<&Arc<Mmap>> {
+    pub fn mapping(&self) -> Option<&Arc<SharedMap>> {
         match self.files.as_slice() {
             [only] => only.mapping(),
             _ => None,

@@ -10,7 +10,7 @@ pub mod merge;
 pub mod ring;
 
 pub use file::{CaptureError, CaptureFile, FileWarning};
-pub use mapped::prefetch;
+pub use mapped::{SharedMap, prefetch};
 pub use merge::Timeline;
 
 /// Nanoseconds since the Unix epoch. A `u64` reaches the year 2554, so the

@@ -13,13 +13,14 @@
 mod shard;
 mod worker;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use memmap2::Mmap;
 
-use crate::capture::{CaptureError, Frame, LinkType, Nanos, Timeline, prefetch};
+use crate::capture::{CaptureError, Frame, LinkType, Nanos, SharedMap, Timeline, prefetch};
 use crate::detect::scan::ScanDetector;
 use crate::flow::{ALL_BUCKETS, FlowStats, SHARD_BUCKETS as BUCKETS, Timeouts};
 use crate::inventory::Inventory;
@@ -214,7 +215,7 @@ pub struct Batch {
     bytes: usize,
     data: Vec<u8>,
     /// The capture file's map, once a frame in it has been pushed.
-    map: Option<Arc<Mmap>>,
+    map: Option<Arc<SharedMap>>,
     /// (timestamp, link type, where the bytes are, captured length, wire length)
     frames: Vec<(Nanos, LinkType, At, u32, u32)>,
 }
@@ -276,7 +277,7 @@ impl Batch {
     /// Records where in `map` the frame lies, or copies it in if it is not
     /// there (or the batch already refers to another map).
     #[inline]
-    pub fn push_mapped(&mut self, fr: &Frame<'_>, map: &Arc<Mmap>) {
+    pub fn push_mapped(&mut self, fr: &Frame<'_>, map: &Arc<SharedMap>) {
         let offset = (fr.data.as_ptr() as usize).wrapping_sub(map.as_ptr() as usize);
         let inside = offset <= map.len() && fr.data.len() <= map.len() - offset;
         let same = self.map.as_ref().is_none_or(|m| Arc::ptr_eq(m, map));
@@ -287,6 +288,14 @@ impl Batch {
             self.map = Some(map.clone());
         }
         self.add(fr, At::Mapped(offset));
+    }
+
+    /// Where in the map the batch's first mapped frame lies.
+    fn first_mapped(&self) -> Option<usize> {
+        self.frames.iter().find_map(|f| match f.2 {
+            At::Mapped(off) => Some(off),
+            At::Copied(_) => None,
+        })
     }
 
     #[inline]
@@ -352,6 +361,33 @@ fn mask_of(owners: &[u8; BUCKETS], worker: usize) -> u64 {
         .fold(0, |m, (b, _)| m | 1 << b)
 }
 
+/// The batches sent to one worker that it has not read yet, by the map
+/// offset of their first frame: pages from the oldest on stay mapped.
+#[derive(Default)]
+struct InFlight {
+    firsts: VecDeque<usize>,
+    sent: usize,
+    /// Batches the worker has read (it counts them).
+    drained: Arc<AtomicUsize>,
+}
+
+impl InFlight {
+    fn sent(&mut self, b: &Batch) {
+        self.firsts
+            .push_back(b.first_mapped().unwrap_or(usize::MAX));
+        self.sent += 1;
+    }
+
+    /// The first offset of the oldest batch not yet read.
+    fn oldest(&mut self) -> Option<usize> {
+        let drained = self.drained.load(Ordering::Acquire);
+        while self.sent - self.firsts.len() < drained {
+            self.firsts.pop_front();
+        }
+        self.firsts.front().copied()
+    }
+}
+
 fn run_sharded(
     timeline: &mut Timeline,
     config: &Arc<Config>,
@@ -364,6 +400,7 @@ fn run_sharded(
     let mut senders: Vec<Sender<Batch>> = Vec::with_capacity(n - 1);
     let mut handles = Vec::with_capacity(n - 1);
     let mut spare: Vec<Receiver<Batch>> = Vec::with_capacity(n - 1);
+    let mut in_flight: Vec<InFlight> = (1..n).map(|_| InFlight::default()).collect();
     for i in 1..n {
         let (tx, rx) = bounded::<Batch>(QUEUE_DEPTH);
         let (back_tx, back_rx) = bounded::<Batch>(QUEUE_DEPTH + 2);
@@ -371,9 +408,11 @@ fn run_sharded(
             back_tx.send(Batch::new()).expect("fresh channel has room");
         }
         let mut w = Worker::new(config.clone(), registry.clone(), mask_of(&owners, i));
+        let drained = in_flight[i - 1].drained.clone();
         handles.push(thread::spawn(move || {
             for mut b in rx {
                 b.drain(|fr| w.frame(fr));
+                drained.fetch_add(1, Ordering::Release);
                 // The reader may have finished and dropped its side: fine.
                 let _ = back_tx.send(b);
             }
@@ -409,6 +448,15 @@ fn run_sharded(
         if b.full() {
             let fresh = spare[i].recv().expect("worker alive");
             let full = std::mem::replace(b, fresh);
+            if let Some(map) = &mapping {
+                in_flight[i].sent(&full);
+                let oldest = in_flight
+                    .iter_mut()
+                    .zip(&current)
+                    .filter_map(|(f, c)| f.oldest().or(c.first_mapped()))
+                    .min();
+                map.set_in_use_from(oldest.unwrap_or(usize::MAX));
+            }
             senders[i].send(full).expect("worker alive");
         }
     });
@@ -439,7 +487,9 @@ mod tests {
         std::fs::write(&path, (0..=255u8).collect::<Vec<u8>>()).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         // SAFETY: a file of this test's own, not changed while mapped.
-        let map = Arc::new(unsafe { Mmap::map(&file) }.unwrap());
+        let map = Arc::new(SharedMap::new(
+            unsafe { memmap2::Mmap::map(&file) }.unwrap(),
+        ));
         let elsewhere = vec![7u8; 5];
         let frame = |data| Frame {
             ts: 1,
@@ -463,6 +513,40 @@ mod tests {
             ]
         );
         assert!(b.is_empty() && !b.full());
+    }
+
+    #[test]
+    fn in_flight_batches_hold_their_oldest_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bytes");
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a file of this test's own, not changed while mapped.
+        let map = Arc::new(SharedMap::new(
+            unsafe { memmap2::Mmap::map(&file) }.unwrap(),
+        ));
+        let batch = |at: usize| {
+            let mut b = Batch::new();
+            b.push_mapped(
+                &Frame {
+                    ts: 1,
+                    link: LinkType::Ethernet,
+                    data: &map[at..at + 100],
+                    orig_len: 100,
+                },
+                &map,
+            );
+            b
+        };
+        let mut f = InFlight::default();
+        assert_eq!(f.oldest(), None);
+        f.sent(&batch(100));
+        f.sent(&batch(2000));
+        assert_eq!(f.oldest(), Some(100));
+        f.drained.fetch_add(1, Ordering::Release);
+        assert_eq!(f.oldest(), Some(2000));
+        f.drained.fetch_add(1, Ordering::Release);
+        assert_eq!(f.oldest(), None);
     }
 
     #[test]
