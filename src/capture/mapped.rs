@@ -41,8 +41,8 @@ use pcap_parser::{
 /// home-mix (records of 350 bytes on average): 512 B to 2 KiB are equally
 /// fast, 16 KiB loses most of the gain (lines are evicted before use).
 const PREFETCH_AHEAD: usize = 1024;
-/// Pages behind the reader are released in steps of this many bytes, a step
-/// behind it: beyond the 2.5 MiB of batches that workers may lag behind.
+/// Pages are released in steps of this many bytes, a step behind the reader
+/// and behind the oldest frame a worker has still to read (see `SharedMap`).
 const RELEASE_STEP: usize = 4 << 20;
 const CACHE_LINE: usize = 64;
 
@@ -165,9 +165,8 @@ impl MappedReader {
         }
         // SAFETY: the file is mapped read-only and never written through the
         // map, so dropped pages are faulted back in from the page cache with
-        // the same bytes if anything still reads them (a worker that lags far
-        // behind the reader). Keeping a step mapped behind the reader makes
-        // that rare.
+        // the same bytes if anything still reads them. Nothing should: the
+        // pipeline marks where the frames it handed on begin.
         let _ = unsafe {
             self.map.bytes.unchecked_advise_range(
                 UncheckedAdvice::DontNeed,
