@@ -95,6 +95,10 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Attempts at the file's lock, 10 ms apart, before it is taken as held by
+/// another monitor.
+const LOCK_TRIES: u32 = 20;
+
 /// The writer's connection, holding the file's lock for the monitor's life.
 pub struct Store {
     conn: Connection,
@@ -167,9 +171,18 @@ impl Store {
                 _ => StoreError::Io(path.to_path_buf(), e),
             })?;
         // flock, which SQLite's own (fcntl) locks do not see: one monitor per
-        // file, while readers come and go.
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked(path.to_path_buf()));
+        // file, while readers come and go. A lock just released can still
+        // look held for a moment (a child forked meanwhile holds a copy of
+        // the descriptor until it execs; once, a test reopening its store at
+        // once was refused for a reason not pinned down): a monitor
+        // restarted right away waits up to 200 ms before giving up.
+        let mut tries = 0;
+        while lock.try_lock().is_err() {
+            tries += 1;
+            if tries > LOCK_TRIES {
+                return Err(StoreError::Locked(path.to_path_buf()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let conn = Connection::open(path).map_err(sql(path))?;
         let mut store = Store {
