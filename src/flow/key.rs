@@ -80,7 +80,8 @@ impl FlowKey {
     }
 
     /// The key's Fx hash, from which its shard bucket is taken (and, by the
-    /// SYN cache, its slot: one hash for both).
+    /// flow table, its index entry and SYN-cache slot: one hash for all).
+    #[inline]
     pub fn fx_hash(&self) -> u64 {
         let mut h = rustc_hash::FxHasher::default();
         self.hash(&mut h);

@@ -59,8 +59,8 @@ impl SynCache {
         }
     }
 
-    fn index(&self, key: &FlowKey) -> usize {
-        let x = key.fx_hash();
+    /// The slot of a key whose [`FlowKey::fx_hash`] is `x`.
+    fn index(&self, x: u64) -> usize {
         // The slot within the region from the top bits of the hash
         // multiplied: the bucket came from its low bits, which the slot must
         // not repeat.
@@ -69,10 +69,11 @@ impl SynCache {
         (usize::from(self.region[shard_bucket_of(x)]) << self.region_bits) | within
     }
 
-    /// Records a SYN. Returns the entry it displaced (an attempt that ended
-    /// unanswered), if any.
-    pub fn insert(&mut self, e: SynEntry) -> Option<SynEntry> {
-        let i = self.index(&e.key);
+    /// Records a SYN whose key's [`FlowKey::fx_hash`] is `hash` (the flow
+    /// table has it already). Returns the entry it displaced (an attempt
+    /// that ended unanswered), if any.
+    pub fn insert(&mut self, e: SynEntry, hash: u64) -> Option<SynEntry> {
+        let i = self.index(hash);
         let slot = &mut self.slots[i];
         match slot {
             Some(old) if old.key == e.key && old.client == e.client => {
@@ -91,9 +92,10 @@ impl SynCache {
         }
     }
 
-    /// Takes the SYN of this flow out, if it is cached.
-    pub fn take(&mut self, key: &FlowKey) -> Option<SynEntry> {
-        let i = self.index(key);
+    /// Takes the SYN of this flow out, if it is cached (`hash`: the key's
+    /// [`FlowKey::fx_hash`]).
+    pub fn take(&mut self, key: &FlowKey, hash: u64) -> Option<SynEntry> {
+        let i = self.index(hash);
         let slot = &mut self.slots[i];
         if slot.as_ref().is_some_and(|e| e.key == *key) {
             self.live -= 1;

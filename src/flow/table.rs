@@ -9,10 +9,7 @@
 //! full, the oldest idle flow is evicted in O(1). Unanswered SYNs stay in the
 //! fixed-size [`SynCache`] and never take a slot.
 
-use std::hash::BuildHasher;
-
 use hashbrown::HashTable;
-use rustc_hash::FxBuildHasher;
 
 use super::key::{FlowKey, Side};
 use super::syn_cache::{SynCache, SynEntry};
@@ -187,7 +184,8 @@ impl FlowTable {
         let flags = p.tcp_flags.unwrap_or(0);
         let is_syn =
             p.tcp_flags.is_some() && flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-        let hash = key_hash(&p.key);
+        // One hash for the index table and the SYN cache (and the shard).
+        let hash = p.key.fx_hash();
         let slots = &self.slots;
         if let Some(&idx) = self.map.find(hash, |&i| slots[i as usize].key == p.key) {
             let f = &self.slots[idx as usize];
@@ -225,7 +223,7 @@ impl FlowTable {
                 bytes: u64::from(p.len),
             };
             let before = self.syn.live();
-            let displaced = self.syn.insert(e);
+            let displaced = self.syn.insert(e, hash);
             if displaced.is_some() || self.syn.live() > before {
                 self.count_new(6);
             }
@@ -235,7 +233,7 @@ impl FlowTable {
             return None;
         }
         let cached = if p.tcp_flags.is_some() {
-            self.syn.take(&p.key)
+            self.syn.take(&p.key, hash)
         } else {
             None
         };
@@ -274,7 +272,7 @@ impl FlowTable {
         let idx = self.alloc(flow);
         let slots = &self.slots;
         self.map
-            .insert_unique(hash, idx, |&i| key_hash(&slots[i as usize].key));
+            .insert_unique(hash, idx, |&i| slots[i as usize].key.fx_hash());
         self.stats.peak = self.stats.peak.max(self.map.len() as u64);
         self.account(idx, p);
         // A SYN answered by RST: the attempt is over at once.
@@ -442,7 +440,7 @@ impl FlowTable {
     fn remove(&mut self, idx: u32) -> Flow {
         self.unlink(idx);
         let f = std::mem::take(&mut self.slots[idx as usize]);
-        if let Ok(entry) = self.map.find_entry(key_hash(&f.key), |&i| i == idx) {
+        if let Ok(entry) = self.map.find_entry(f.key.fx_hash(), |&i| i == idx) {
             entry.remove();
         }
         self.free.push(idx);
@@ -484,10 +482,6 @@ impl FlowTable {
         }
         self.lists[class].tail = idx;
     }
-}
-
-fn key_hash(key: &FlowKey) -> u64 {
-    FxBuildHasher.hash_one(key)
 }
 
 /// Which side opened a flow first seen mid-conversation: the side on a
