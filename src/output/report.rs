@@ -2,7 +2,7 @@
 //! (DESIGN.md, "Report contract"). Ordering is deterministic, so the same
 //! input gives the same bytes whatever the number of threads.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -326,7 +326,7 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
     }
 }
 
-/// Devices reported at a time (by whichever thread is free, when two share the work).
+/// Devices reported at a time (by each thread in turn, when two share the work).
 const CHUNK: usize = 64;
 
 /// A chunk of device entries rendered as JSON, or why one could not be.
@@ -339,9 +339,8 @@ struct Rendered {
 /// Reports each device in order, in chunks: `make` adds an entry (and its
 /// position) to a chunk's accumulator (for JSON, its rendered text), `sink`
 /// takes each chunk's in order, and the devices' `end_of_support` events are
-/// returned. With `threads` > 1 this thread and one other take chunks as
-/// they come free, each identifying and making its own, while `sink` takes
-/// them here.
+/// returned. With `threads` > 1 the chunks go to this thread and one other in
+/// turn, each identifying and making its own, while `sink` takes them here.
 /// A chunk travels between threads whole: one allocation to hand over and
 /// free, not one per device (which made the two threads contend for the
 /// allocator).
@@ -375,25 +374,29 @@ fn report_devices<A: Default + Send>(
         }
         return eos;
     }
-    let chunks = devices.len().div_ceil(CHUNK);
-    // Each thread takes the next chunk when it is free, so neither waits on
-    // the other's pace (in strict turns the first thread, which also sinks,
-    // held both back).
-    let next = std::sync::Mutex::new(devices.chunks_mut(CHUNK).enumerate());
-    let take = || next.lock().unwrap_or_else(|e| e.into_inner()).next();
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    for (k, chunk) in devices.chunks_mut(CHUNK).enumerate() {
+        if k % 2 == 0 {
+            mine.push(chunk);
+        } else {
+            theirs.push(chunk);
+        }
+    }
+    let chunks = mine.len() + theirs.len();
     std::thread::scope(|scope| {
-        let (tx, rx) = crossbeam_channel::bounded::<(usize, A)>(2);
+        // Two chunks in flight: memory stays a few devices' worth.
+        let (tx, rx) = crossbeam_channel::bounded::<A>(2);
         let report_chunk = &report_chunk;
-        let take = &take;
-        // The signature tables are loaded on first use, 15-30 ms in all:
+        // The signature tables are loaded on first use, 15-25 ms in all
+        // (after a sharded analysis, usually during its merge): if not yet,
         // the other thread compiles the device rules while this one parses
         // the OUI and support tables, then each makes its reporter.
         let other = scope.spawn(move || {
             let mut reporter = DeviceReporter::new(opts);
             let mut eos = Vec::new();
-            while let Some((k, chunk)) = take() {
-                let made = report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos);
-                if tx.send((k, made)).is_err() {
+            for (j, chunk) in theirs.into_iter().enumerate() {
+                let made = report_chunk(&mut reporter, (2 * j + 1) * CHUNK, chunk, &mut eos);
+                if tx.send(made).is_err() {
                     break;
                 }
             }
@@ -402,37 +405,15 @@ fn report_devices<A: Default + Send>(
         crate::signatures::oui::OuiDb::builtin();
         crate::signatures::support::SupportDb::builtin();
         let mut reporter = DeviceReporter::new(opts);
-        // Chunks made but not yet sunk, by position. Memory stays a few
-        // chunks' worth: this thread makes at most AHEAD past the next one
-        // to sink, the other at most the channel's two.
-        const AHEAD: usize = 4;
-        let mut pending: BTreeMap<usize, A> = BTreeMap::new();
-        let mut sunk = 0;
-        loop {
-            while let Some(made) = pending.remove(&sunk) {
-                sink(made);
-                sunk += 1;
-            }
-            if sunk == chunks {
-                break;
-            }
-            pending.extend(rx.try_iter());
-            if pending.contains_key(&sunk) {
-                continue;
-            }
-            if pending.len() < AHEAD
-                && let Some((k, chunk)) = take()
-            {
-                pending.insert(k, report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos));
-                continue;
-            }
-            // The next chunk to sink is the other thread's to finish.
-            match rx.recv() {
-                Ok((k, made)) => {
-                    pending.insert(k, made);
-                }
-                // The other thread panicked: its join says why.
-                Err(_) => break,
+        let mut mine = mine.into_iter();
+        for k in 0..chunks {
+            match if k % 2 == 0 { mine.next() } else { None } {
+                Some(chunk) => sink(report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos)),
+                None => match rx.recv() {
+                    Ok(made) => sink(made),
+                    // The other thread panicked: its join says why.
+                    Err(_) => break,
+                },
             }
         }
         drop(rx);
