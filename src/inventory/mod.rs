@@ -514,9 +514,10 @@ impl Inventory {
             d.bytes += len;
             d.add_ip(src);
         }
-        if home.contains(ip.dst())
-            && !is_group(ip.dst())
-            && let Some(d) = self.device(DeviceKey::Ip(ip.dst()))
+        let dst = ip.dst();
+        if home.contains(dst)
+            && !is_group(dst)
+            && let Some(d) = self.device(DeviceKey::Ip(dst))
         {
             d.packets += 1;
             d.bytes += len;
@@ -584,14 +585,16 @@ impl Inventory {
     /// Notes the SYN signature of a home device's connection attempt.
     #[inline]
     pub fn syn(&mut self, p: &Packet<'_>, sig: impl FnOnce() -> SynSignature, home: &HomeNets) {
-        let Some(ip) = p.ip else { return };
-        if !home.contains(ip.src()) {
+        let Some(src) = p.ip.map(|ip| ip.src()) else {
+            return;
+        };
+        if !home.contains(src) {
             return;
         }
         let key = match p.src_mac.filter(|m| *m != [0; 6]) {
             Some(m) if unicast(&m) => DeviceKey::Mac(m),
             Some(_) => return,
-            None => DeviceKey::Ip(ip.src()),
+            None => DeviceKey::Ip(src),
         };
         if let Some(i) = self.find(&key) {
             let d = &mut self.devices[i as usize].1;
