@@ -38,6 +38,7 @@ for f in "${files[@]}"; do
   cat "$f" >/dev/null
   pkts=$("$BIN" analyze -q --threads 1 -r "$f" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["packets"])')
   declare -A secs=() rss=()
+  ndpi_runs=0
   tools=(floor iotwatch-1 iotwatch-2)
   [ -n "${BASELINE:-}" ] && tools+=(baseline-1)
   command -v ndpiReader >/dev/null && tools+=(ndpiReader)
@@ -53,8 +54,8 @@ for f in "${files[@]}"; do
         ndpiReader) cmd=(ndpiReader -q -i "$f") ;;
       esac
       # ndpiReader takes seconds a run: its best of three is enough.
-      [ "$tool" = ndpiReader ] && [ "${ndpi_runs:-0}" -ge 3 ] && continue
-      [ "$tool" = ndpiReader ] && ndpi_runs=$((${ndpi_runs:-0} + 1))
+      [ "$tool" = ndpiReader ] && [ "$ndpi_runs" -ge 3 ] && continue
+      [ "$tool" = ndpiReader ] && ndpi_runs=$((ndpi_runs + 1))
       read -r s r < <(once "${cmd[@]}")
       if [ -z "${secs[$tool]:-}" ] || awk "BEGIN{exit !($s < ${secs[$tool]})}"; then secs[$tool]=$s; fi
       [ "${rss[$tool]:-0}" -lt "$r" ] && rss[$tool]=$r
@@ -73,5 +74,4 @@ for f in "${files[@]}"; do
       "$(awk "BEGIN{printf \"%.0f\", $pkts/$s}")" "$(awk "BEGIN{print ${rss[$tool]}/1024}")" "$ratio"
   done
   unset secs rss
-  ndpi_runs=0
 done
