@@ -2,6 +2,8 @@
 
 use std::net::IpAddr;
 
+use crate::decode::addr16;
+
 /// A set of CIDR blocks, checked with a few integer compares per address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HomeNets {
@@ -70,18 +72,26 @@ impl HomeNets {
 
     #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(a) => {
-                let a = u32::from(a);
-                self.v4.iter().any(|&(net, mask)| a & mask == net)
-            }
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => self.contains(IpAddr::V4(v4)),
-                None => {
-                    let a = u128::from(a);
-                    self.v6.iter().any(|&(net, mask)| a & mask == net)
-                }
-            },
+        self.contains16(addr16(ip))
+    }
+
+    /// [`HomeNets::contains`] for an address as [`addr16`] gives it (as
+    /// decoded packets hold them): IPv4 and IPv4-mapped IPv6 addresses are
+    /// matched against the IPv4 blocks.
+    #[inline]
+    pub fn contains16(&self, a: u128) -> bool {
+        // Every block is tested, with no early exit: on traffic that mixes
+        // home and Internet addresses, a loop that stopped at the first
+        // match mispredicted its exit on about every packet.
+        if a >> 32 == 0xffff {
+            let a = a as u32;
+            self.v4
+                .iter()
+                .fold(false, |hit, &(net, mask)| hit | (a & mask == net))
+        } else {
+            self.v6
+                .iter()
+                .fold(false, |hit, &(net, mask)| hit | (a & mask == net))
         }
     }
 }
@@ -106,6 +116,18 @@ mod tests {
         for a in ["8.8.8.8", "172.32.0.1", "2001:db8::1", "100.128.0.1"] {
             assert!(!h.contains(a.parse().unwrap()), "{a}");
         }
+    }
+
+    #[test]
+    fn mapped_ipv6_goes_by_the_ipv4_blocks() {
+        let h = HomeNets::parse(["192.168.0.0/16", "::/0"]).unwrap();
+        let a16 = |a: &str| addr16(a.parse().unwrap());
+        assert!(h.contains("::ffff:192.168.1.5".parse().unwrap()));
+        assert!(h.contains16(a16("192.168.1.5")));
+        // IPv4 is not inside the IPv6 blocks, even ::/0.
+        assert!(!h.contains("::ffff:8.8.8.8".parse().unwrap()));
+        assert!(!h.contains16(a16("8.8.8.8")));
+        assert!(h.contains16(a16("2001:db8::1")));
     }
 
     #[test]

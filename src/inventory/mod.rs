@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 
 use crate::capture::Nanos;
-use crate::decode::{Mac, Packet};
+use crate::decode::{Mac, Packet, addr16};
 use crate::flow::Flow;
 use crate::netconf::HomeNets;
 
@@ -477,10 +477,17 @@ impl Inventory {
     #[inline]
     pub fn observe(&mut self, p: &Packet<'_>, home: &HomeNets) {
         let len = u64::from(p.wire_len);
-        let src_ip =
-            p.ip.map(|ip| ip.src())
-                .or(p.arp.map(|a| IpAddr::V4(a.sender_ip)));
-        let home_src = src_ip.filter(|ip| home.contains(*ip) && !ip.is_unspecified());
+        let (src16, src_ip) = match (p.ip, p.arp) {
+            (Some(ip), _) => (ip.src16, Some(ip.src())),
+            (None, Some(a)) => (
+                addr16(IpAddr::V4(a.sender_ip)),
+                Some(IpAddr::V4(a.sender_ip)),
+            ),
+            (None, None) => (0, None),
+        };
+        // Tested in the decoded form, which is in registers: an `IpAddr`
+        // passed by reference was read back in pieces, and stalled.
+        let home_src = src_ip.filter(|ip| home.contains16(src16) && !ip.is_unspecified());
         // All-zero MACs (loopback captured as Ethernet, synthetic traces)
         // name no device: such packets are keyed by IP as if MAC-less.
         if let Some(mac) = p.src_mac.filter(|m| *m != [0; 6]) {
