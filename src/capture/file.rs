@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::{LegacyPcapBlock, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
 use super::mapped::{MappedReader, SharedMap};
 use super::{Frame, LinkType, Nanos};
@@ -158,10 +158,33 @@ pub enum RunEnd {
     Finished,
 }
 
+/// Where records come from: a file mapped in place, or any stream through
+/// `pcap-parser`'s buffered readers.
+enum Reader {
+    Mapped(MappedReader),
+    Stream(Box<dyn PcapReaderIterator + Send>),
+}
+
+impl Reader {
+    fn get(&mut self) -> &mut dyn PcapReaderIterator {
+        match self {
+            Reader::Mapped(r) => r,
+            Reader::Stream(r) => r.as_mut(),
+        }
+    }
+
+    fn consumed(&self) -> usize {
+        match self {
+            Reader::Mapped(r) => r.consumed(),
+            Reader::Stream(r) => r.consumed(),
+        }
+    }
+}
+
 /// One open capture file.
 pub struct CaptureFile {
     path: String,
-    reader: Box<dyn PcapReaderIterator + Send>,
+    reader: Reader,
     format: Format,
     stats: FileStats,
     warnings: Vec<FileWarning>,
@@ -189,7 +212,12 @@ impl CaptureFile {
             let file = File::open(path).map_err(open_err)?;
             if let Some((reader, kind)) = MappedReader::map(&file) {
                 let mapping = Some(reader.mapping());
-                return Ok(Self::with_reader(path, Box::new(reader), kind, mapping));
+                return Ok(Self::with_reader(
+                    path,
+                    Reader::Mapped(reader),
+                    kind,
+                    mapping,
+                ));
             }
             Box::new(file)
         };
@@ -240,12 +268,12 @@ impl CaptureFile {
                 Box::new(LegacyPcapReader::new(BUFFER_SIZE, stream).map_err(|e| bad(describe(&e)))?)
             }
         };
-        Ok(Self::with_reader(name, reader, kind, None))
+        Ok(Self::with_reader(name, Reader::Stream(reader), kind, None))
     }
 
     fn with_reader(
         name: &str,
-        reader: Box<dyn PcapReaderIterator + Send>,
+        reader: Reader,
         kind: Kind,
         mapping: Option<Arc<SharedMap>>,
     ) -> CaptureFile {
@@ -295,8 +323,14 @@ impl CaptureFile {
     /// `f` pauses. Frames of other link types are counted and skipped.
     pub fn run(&mut self, mut f: impl FnMut(Frame<'_>) -> Flow) -> Result<RunEnd, CaptureError> {
         while !self.done {
+            if self.run_mapped_pcap(&mut f) == Flow::Pause {
+                return Ok(RunEnd::Paused);
+            }
+            // One block the other way: a header, a pcapng block, a stream's
+            // record, or the damage or end that stopped the loop above.
             let offset = self.reader.consumed() as u64;
-            let next = self.reader.next();
+            let reader = self.reader.get();
+            let next = reader.next();
             let (len, block) = match next {
                 Ok(ok) => ok,
                 Err(PcapError::Eof) => {
@@ -304,15 +338,15 @@ impl CaptureFile {
                     break;
                 }
                 Err(PcapError::Incomplete(_)) => {
-                    if let Err(e) = self.reader.refill() {
+                    if let Err(e) = reader.refill() {
                         let detail = describe(&e);
                         return Err(self.read_error(offset, detail));
                     }
                     continue;
                 }
                 Err(PcapError::BufferTooSmall) => {
-                    let cap = self.reader.data().len().max(BUFFER_SIZE);
-                    if cap < MAX_RECORD && self.reader.grow(cap * 2) {
+                    let cap = reader.data().len().max(BUFFER_SIZE);
+                    if cap < MAX_RECORD && reader.grow(cap * 2) {
                         continue;
                     }
                     self.stop(
@@ -352,12 +386,48 @@ impl CaptureFile {
             );
             // Without a shift: the buffer moves only its last partial record, on
             // refill, not half its bytes each time half of it is consumed.
-            self.reader.consume_noshift(len);
+            reader.consume_noshift(len);
             if flow == Flow::Pause {
                 return Ok(RunEnd::Paused);
             }
         }
         Ok(RunEnd::Finished)
+    }
+
+    /// The records of a mapped pcap file, in a loop of their own (see
+    /// [`MappedReader::next_record`]), until one pauses or the reader stops
+    /// at what `run`'s general loop must handle.
+    #[inline]
+    fn run_mapped_pcap(&mut self, f: &mut impl FnMut(Frame<'_>) -> Flow) -> Flow {
+        let (
+            Reader::Mapped(reader),
+            &Format::Legacy {
+                link,
+                nanos,
+                snaplen,
+            },
+        ) = (&mut self.reader, &self.format)
+        else {
+            return Flow::Continue;
+        };
+        loop {
+            let offset = reader.consumed() as u64;
+            let Some((len, block)) = reader.next_record() else {
+                return Flow::Continue;
+            };
+            let mut warn = FrameWarn {
+                path: &self.path,
+                offset,
+                warnings: &mut self.warnings,
+                warned_links: &mut self.warned_links,
+                warned_snaplen: &mut self.warned_snaplen,
+            };
+            let flow = legacy_frame(&block, link, nanos, snaplen, &mut self.stats, &mut warn, f);
+            reader.consume_noshift(len);
+            if flow == Flow::Pause {
+                return flow;
+            }
+        }
     }
 
     fn read_error(&self, offset: u64, detail: String) -> CaptureError {
@@ -389,7 +459,7 @@ impl CaptureFile {
                 return false;
             }
         };
-        let data = self.reader.data();
+        let data = self.reader.get().data();
         let len = data.get(4..8).map(|b| {
             let b = [b[0], b[1], b[2], b[3]];
             if big_endian {
@@ -406,7 +476,7 @@ impl CaptureFile {
                     offset: Some(offset),
                     message: format!("malformed pcapng block of {len} bytes skipped ({detail})"),
                 });
-                self.reader.consume(len as usize);
+                self.reader.get().consume(len as usize);
                 true
             }
             _ => {
@@ -497,14 +567,7 @@ fn handle_block(
                 nanos,
                 snaplen,
             },
-        ) => {
-            let frac = u64::from(b.ts_usec) * if *nanos { 1 } else { 1_000 };
-            let ts = u64::from(b.ts_sec) * 1_000_000_000 + frac;
-            if *snaplen > 0 && b.data.len() > *snaplen as usize && *snaplen >= 64 {
-                warn.caplen_over_snaplen(b.data.len(), *snaplen);
-            }
-            emit(*link, 0, ts, b.data, b.origlen, stats, warn, f)
-        }
+        ) => legacy_frame(&b, *link, *nanos, *snaplen, stats, warn, f),
         (
             PcapBlockOwned::NG(block),
             Format::Ng {
@@ -621,6 +684,25 @@ fn handle_block(
         },
         _ => Flow::Continue,
     }
+}
+
+/// A pcap record's frame.
+#[inline]
+fn legacy_frame(
+    b: &LegacyPcapBlock<'_>,
+    link: LinkType,
+    nanos: bool,
+    snaplen: u32,
+    stats: &mut FileStats,
+    warn: &mut FrameWarn<'_>,
+    f: &mut impl FnMut(Frame<'_>) -> Flow,
+) -> Flow {
+    let frac = u64::from(b.ts_usec) * if nanos { 1 } else { 1_000 };
+    let ts = u64::from(b.ts_sec) * 1_000_000_000 + frac;
+    if snaplen > 0 && b.data.len() > snaplen as usize && snaplen >= 64 {
+        warn.caplen_over_snaplen(b.data.len(), snaplen);
+    }
+    emit(link, 0, ts, b.data, b.origlen, stats, warn, f)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -805,6 +887,22 @@ mod tests {
     }
 
     #[test]
+    fn record_over_the_snaplen_is_warned_once_and_analysed() {
+        let mut f = pcap_header(0xA1B2_C3D4, 1, false);
+        f[16..20].copy_from_slice(&100u32.to_le_bytes());
+        record(&mut f, 1, 0, &[7; 40], false);
+        record(&mut f, 2, 0, &[8; 200], false);
+        record(&mut f, 3, 0, &[9; 300], false);
+        let (frames, cf) = read_all(f);
+        assert_eq!(frames.len(), 3);
+        assert_eq!(cf.stats().bad_records, 0);
+        assert_eq!(cf.warnings().len(), 1);
+        let w = &cf.warnings()[0];
+        assert_eq!(w.offset, Some(24 + 16 + 40));
+        assert!(w.message.contains("exceeds the snaplen 100"), "{w}");
+    }
+
+    #[test]
     fn absurd_caplen_stops_without_allocating_it() {
         let mut f = pcap_header(0xA1B2_C3D4, 1, false);
         record(&mut f, 1, 0, &[7; 40], false);
@@ -862,16 +960,23 @@ mod tests {
         for i in 0..3 {
             record(&mut f, i, 0, &[i as u8; 20], false);
         }
-        let mut cf = CaptureFile::from_reader("t", Box::new(Cursor::new(f))).unwrap();
-        let mut seen = Vec::new();
-        while cf
-            .run(|fr| {
-                seen.push(fr.data[0]);
-                Flow::Pause
-            })
-            .unwrap()
-            == RunEnd::Paused
-        {}
-        assert_eq!(seen, vec![0, 1, 2]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pcap");
+        std::fs::write(&path, &f).unwrap();
+        let mapped = CaptureFile::open(path.to_str().unwrap()).unwrap();
+        assert!(mapped.mapping().is_some());
+        let streamed = CaptureFile::from_reader("t", Box::new(Cursor::new(f))).unwrap();
+        for mut cf in [streamed, mapped] {
+            let mut seen = Vec::new();
+            while cf
+                .run(|fr| {
+                    seen.push(fr.data[0]);
+                    Flow::Pause
+                })
+                .unwrap()
+                == RunEnd::Paused
+            {}
+            assert_eq!(seen, vec![0, 1, 2]);
+        }
     }
 }

@@ -46,13 +46,11 @@ const PREFETCH_AHEAD: usize = 1024;
 const RELEASE_STEP: usize = 4 << 20;
 const CACHE_LINE: usize = 64;
 
-type LegacyParse = fn(&[u8]) -> nom::IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
-
 enum Parser {
     /// The header is handed out as the first block, as `LegacyPcapReader` does.
     Legacy {
         header: PcapHeader,
-        parse: LegacyParse,
+        big_endian: bool,
     },
     Ng {
         big_endian: bool,
@@ -119,12 +117,8 @@ impl MappedReader {
         let parser = match kind {
             Kind::Legacy => {
                 let (_, header) = parse_pcap_header(&map).ok()?;
-                let parse: LegacyParse = if header.is_bigendian() {
-                    parse_pcap_frame_be
-                } else {
-                    parse_pcap_frame
-                };
-                Parser::Legacy { header, parse }
+                let big_endian = header.is_bigendian();
+                Parser::Legacy { header, big_endian }
             }
             Kind::Ng => {
                 parse_sectionheaderblock(&map).ok()?;
@@ -144,6 +138,27 @@ impl MappedReader {
 
     pub fn mapping(&self) -> Arc<SharedMap> {
         self.map.clone()
+    }
+
+    /// The next pcap record, parsed in place, and its length: the loop of
+    /// `CaptureFile::run` for mapped pcap files, which takes records straight
+    /// from here rather than as [`PcapBlockOwned`]s through the
+    /// `PcapReaderIterator` object (a call that cannot be inlined, and a
+    /// large enum returned through memory and read back in pieces of other
+    /// sizes than it was written in, which stalled every record). `None` at
+    /// the file header, at the end, and at a record that does not parse:
+    /// `next` hands out or reports those.
+    #[inline]
+    pub fn next_record(&mut self) -> Option<(usize, LegacyPcapBlock<'_>)> {
+        let Parser::Legacy { big_endian, .. } = self.parser else {
+            return None;
+        };
+        if self.pos == 0 {
+            return None;
+        }
+        let data = &self.map[self.pos..];
+        let (rem, block) = legacy_record(data, big_endian).ok()?;
+        Some((data.len() - rem.len(), block))
     }
 
     fn prefetch_ahead(&mut self) {
@@ -178,6 +193,18 @@ impl MappedReader {
     }
 }
 
+#[inline]
+fn legacy_record(
+    data: &[u8],
+    big_endian: bool,
+) -> nom::IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>> {
+    if big_endian {
+        parse_pcap_frame_be(data)
+    } else {
+        parse_pcap_frame(data)
+    }
+}
+
 impl PcapReaderIterator for MappedReader {
     fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&[u8]>> {
         if let Parser::Legacy { header, .. } = &self.parser
@@ -190,7 +217,9 @@ impl PcapReaderIterator for MappedReader {
             return Err(PcapError::Eof);
         }
         let parsed = match &mut self.parser {
-            Parser::Legacy { parse, .. } => parse(data).map(|(rem, b)| (rem, b.into())),
+            Parser::Legacy { big_endian, .. } => {
+                legacy_record(data, *big_endian).map(|(rem, b)| (rem, b.into()))
+            }
             Parser::Ng { big_endian } => {
                 let parse = if *big_endian {
                     parse_block_be
@@ -222,6 +251,7 @@ impl PcapReaderIterator for MappedReader {
         self.consume_noshift(offset);
     }
 
+    #[inline]
     fn consume_noshift(&mut self, offset: usize) {
         self.pos = (self.pos + offset).min(self.map.len());
         self.prefetch_ahead();
