@@ -337,15 +337,15 @@ impl Batch {
 /// Which worker owns each bucket. Worker 0 runs on the reading thread, which
 /// also reads and hashes every frame and batches the others' frames, so it
 /// gets a smaller share, the other workers splitting the rest evenly. On two
-/// cores the reader balances with 20 of the 64 buckets. Home-mix, interleaved
-/// runs, best of 9: 16, 18, 20, 22 of 64 gave 0.47, 0.45, 0.44, 0.46 s; with
-/// 16 the reader spent 55 ms waiting for the worker, with 20 under 20 ms.
-/// (With the file cached in 4 KiB folios, mapping made the reader slower and
-/// 16 was best: benches/pipeline.sh now re-reads it.) With three or more
-/// workers the reader has enough to do reading.
+/// cores the reader balances with 22 of the 64 buckets: each thread then
+/// waits for the other 10-25 ms of a home-mix run (the mix of work shifts
+/// through a capture faster than a few batches in flight even out). With
+/// 20, since reading got cheaper, the reader waited about 40 ms for the
+/// worker; before that, 20 was best (16, 18, 20, 22 gave 0.47, 0.45, 0.44,
+/// 0.46 s). With three or more workers the reader has enough to do reading.
 fn bucket_owners(n: usize) -> [u8; BUCKETS] {
     let mut owners = [0u8; BUCKETS];
-    let own = if n == 2 { 20 } else { 0 };
+    let own = if n == 2 { 22 } else { 0 };
     for (b, o) in owners.iter_mut().enumerate().skip(own) {
         *o = (1 + (b - own) * (n - 1) / (BUCKETS - own)) as u8;
     }
@@ -552,8 +552,8 @@ mod tests {
     #[test]
     fn bucket_shares() {
         let two = bucket_owners(2);
-        assert_eq!(two.iter().filter(|&&o| o == 0).count(), 20);
-        assert_eq!(two.iter().filter(|&&o| o == 1).count(), 44);
+        assert_eq!(two.iter().filter(|&&o| o == 0).count(), 22);
+        assert_eq!(two.iter().filter(|&&o| o == 1).count(), 42);
         // Four workers: the reader none, the other three 64 between them.
         let four = bucket_owners(4);
         assert_eq!(four.iter().filter(|&&o| o == 0).count(), 0);
