@@ -240,9 +240,10 @@ pub struct Device {
     /// The address added last: most packets repeat it, and then the set is not searched.
     last_ip: Option<IpAddr>,
     pub services: BTreeSet<Service>,
-    /// Distinct evidence values with their kind: at most [`MAX_VALUES`] per
-    /// kind, of a few dozen kinds the analyzers emit. A flat list, as most
-    /// devices have a handful (tree nodes would cost a kilobyte each).
+    /// Distinct evidence values with their kind, in (kind, value) order: at
+    /// most [`MAX_VALUES`] per kind, of a few dozen kinds the analyzers emit.
+    /// A flat list, as most devices have a handful (tree nodes would cost a
+    /// kilobyte each).
     pub evidence: Vec<(EvidenceKey, String)>,
     /// Kinds that reached a cap: later values were not kept.
     pub evidence_full: Vec<EvidenceKey>,
@@ -278,32 +279,30 @@ impl Device {
 
     /// Keeps the [`MAX_VALUES`] least values of each kind, not the first
     /// ones: which those are does not depend on how the packets were shared
-    /// between workers (nor, then, does the report).
+    /// between workers (nor, then, does the report). The list is kept in
+    /// (kind, value) order, so a value is found by binary search: a busy
+    /// device has hundreds, and scanning them all for each new value (and
+    /// for each one merged from another worker) compared strings by the
+    /// thousand.
     fn add_evidence(&mut self, key: EvidenceKey, value: String) {
-        let mut of_kind = 0;
-        let mut greatest: Option<usize> = None;
-        for (i, (k, v)) in self.evidence.iter().enumerate() {
-            if *k == key {
-                if *v == value {
-                    return;
-                }
-                of_kind += 1;
-                if greatest.is_none_or(|g| self.evidence[g].1 < *v) {
-                    greatest = Some(i);
-                }
+        let from = self.evidence.partition_point(|(k, _)| *k < key);
+        let of_kind = self.evidence[from..].partition_point(|(k, _)| *k == key);
+        let at = match self.evidence[from..from + of_kind].binary_search_by(|(_, v)| v.cmp(&value))
+        {
+            Ok(_) => return,
+            Err(at) => from + at,
+        };
+        if of_kind >= MAX_VALUES {
+            if !self.evidence_full.contains(&key) {
+                self.evidence_full.push(key);
             }
-        }
-        match greatest {
-            Some(g) if of_kind >= MAX_VALUES => {
-                if !self.evidence_full.contains(&key) {
-                    self.evidence_full.push(key);
-                }
-                if value < self.evidence[g].1 {
-                    self.evidence[g].1 = value;
-                }
+            // Only a value below the kind's greatest gets in, in its place.
+            if at == from + of_kind {
+                return;
             }
-            _ => self.evidence.push((key, value)),
+            self.evidence.remove(from + of_kind - 1);
         }
+        self.evidence.insert(at, (key, value));
     }
 
     /// Keeps the `MAX_SYNS` least signatures, not the first ones: which

@@ -181,3 +181,41 @@ fn devices_come_out_in_key_order_without_the_never_sending() {
         assert_eq!(d.ips.iter().copied().collect::<Vec<_>>(), vec![ip]);
     }
 }
+
+#[test]
+fn evidence_keeps_the_least_values_of_each_kind_in_any_order() {
+    // Values of two kinds, in a scrambled order with repeats.
+    let kinds: [EvidenceKey; 2] = [("dns", "query"), ("dhcp", "hostname")];
+    let values: Vec<(EvidenceKey, String)> = (0..3 * MAX_VALUES as u64)
+        .map(|i| i * 7919 % (2 * MAX_VALUES as u64 + 5))
+        .map(|i| (kinds[(i % 2) as usize], format!("v{i:03}")))
+        .collect();
+    let mut want: Vec<(EvidenceKey, String)> = Vec::new();
+    for k in kinds {
+        let mut of_kind: Vec<String> = values
+            .iter()
+            .filter(|(kk, _)| *kk == k)
+            .map(|(_, v)| v.clone())
+            .collect();
+        of_kind.sort();
+        of_kind.dedup();
+        assert!(of_kind.len() > MAX_VALUES, "the test must reach the cap");
+        want.extend(of_kind.into_iter().take(MAX_VALUES).map(|v| (k, v)));
+    }
+    want.sort();
+    for order in [values.clone(), values.iter().rev().cloned().collect()] {
+        let mut d = Device::default();
+        for (k, v) in order {
+            d.add_evidence(k, v);
+        }
+        assert_eq!(d.evidence, want);
+        assert_eq!(d.evidence_full.len(), 2);
+    }
+    // Split between two workers and merged: the same.
+    let (mut a, mut b) = (Device::default(), Device::default());
+    for (i, (k, v)) in values.into_iter().enumerate() {
+        if i % 3 == 0 { &mut a } else { &mut b }.add_evidence(k, v);
+    }
+    a.merge(b);
+    assert_eq!(a.evidence, want);
+}
