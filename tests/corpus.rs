@@ -40,6 +40,25 @@ fn every_capture_analyses_with_the_manifest_packet_count() {
     );
 }
 
+/// Every capture, not only those below: the report may not depend on how
+/// flows were shared between workers (a repeated DHCP fact once dated its
+/// device only on the worker that saw it first).
+#[test]
+fn every_capture_gives_the_same_report_on_two_threads() {
+    let Some(dir) = shared() else { return };
+    let mut differ = Vec::new();
+    for (file, _, _) in &manifest(&dir) {
+        let path = dir.join(file);
+        let Ok(one) = analyze(&[&path], 1) else {
+            continue;
+        };
+        if json(&one) != json(&analyze(&[&path], 2).unwrap()) {
+            differ.push(file.clone());
+        }
+    }
+    assert!(differ.is_empty(), "reports differ:\n{}", differ.join("\n"));
+}
+
 /// Captures whose flows are counted by tshark as well: a spread of protocols,
 /// link types (Ethernet, VLAN, SLL, raw IP, null) and sizes.
 const FLOW_ORACLE: &[&str] = &[

@@ -43,6 +43,9 @@ pub struct Fact {
     /// Sent on the local link for sure (DHCP, mDNS, SSDP multicast), so the
     /// MAC is the sender's own even when the address is not a home one.
     pub on_link: bool,
+    /// The same fact was reported before: it adds no evidence, only (when
+    /// on the link) that its sender was there at `ts`.
+    pub repeat: bool,
     pub signal: &'static str,
     pub field: &'static str,
     pub value: String,
@@ -65,6 +68,7 @@ impl Fact {
             mac: sender.mac,
             ip: sender.ip,
             on_link: false,
+            repeat: false,
             signal,
             field,
             value: printable(value),
@@ -584,7 +588,9 @@ impl Inventory {
             if fact.on_link {
                 d.sent(fact.ts);
             }
-            d.add_evidence((fact.signal, fact.field), fact.value);
+            if !fact.repeat {
+                d.add_evidence((fact.signal, fact.field), fact.value);
+            }
         }
     }
 

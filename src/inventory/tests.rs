@@ -219,3 +219,27 @@ fn evidence_keeps_the_least_values_of_each_kind_in_any_order() {
     a.merge(b);
     assert_eq!(a.evidence, want);
 }
+
+#[test]
+fn a_repeated_on_link_fact_still_dates_its_sender() {
+    let home = HomeNets::default();
+    let sender = crate::proto::Endpoint {
+        ip: "0.0.0.0".parse().unwrap(),
+        port: 68,
+        mac: Some(DEV),
+    };
+    let mut facts = crate::proto::Facts::default();
+    facts.add(10, &sender, "dhcp", "hostname", b"plug", true);
+    facts.add(50, &sender, "dhcp", "hostname", b"plug", true);
+    // Not on the link: a repeat is dropped.
+    facts.add(90, &sender, "http", "user_agent", b"x", false);
+    facts.add(99, &sender, "http", "user_agent", b"x", false);
+    assert_eq!(facts.list.len(), 3);
+    let mut inv = Inventory::default();
+    for f in facts.list.drain(..) {
+        inv.add_fact(f, &home);
+    }
+    let (_, d) = inv.devices_mut().next().unwrap();
+    assert_eq!((d.first_seen, d.last_seen), (10, 50));
+    assert_eq!(d.evidence, vec![(("dhcp", "hostname"), "plug".to_string())]);
+}

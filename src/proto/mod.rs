@@ -122,6 +122,21 @@ impl Facts {
         let mut h = rustc_hash::FxHasher::default();
         (sender.mac, sender.ip, signal, field, value).hash(&mut h);
         if !self.first_time(h.finish()) {
+            // A repeat sent on the link still dates its sender: with the
+            // first copy on one worker and this on another, both would,
+            // and the report must not depend on the sharding.
+            if on_link {
+                self.list.push(Fact {
+                    ts,
+                    mac: sender.mac,
+                    ip: sender.ip,
+                    on_link,
+                    repeat: true,
+                    signal,
+                    field,
+                    value: String::new(),
+                });
+            }
             return;
         }
         let mut f = Fact::new(ts, sender, signal, field, value);
