@@ -2,7 +2,9 @@
 //!
 //! Built on `pcap-parser`'s streaming readers, which parse records in place in
 //! one large buffer: frames are handed to a callback as borrowed slices, so a
-//! whole file goes through with no per-packet allocation of ours.
+//! whole file goes through with no per-packet allocation of ours. A regular
+//! file is mapped instead (`capture::mapped`) and parsed where it lies, its
+//! pcap records by a loop of their own (`run_mapped_pcap`).
 //!
 //! Damage is never fatal to what came before it: a truncated or malformed
 //! record ends (or, in pcapng, skips) with a [`FileWarning`] naming the file and
