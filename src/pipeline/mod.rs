@@ -337,15 +337,15 @@ impl Batch {
 /// Which worker owns each bucket. Worker 0 runs on the reading thread, which
 /// also reads and hashes every frame and batches the others' frames, so it
 /// gets a smaller share, the other workers splitting the rest evenly. On two
-/// cores the reader balances with 22 of the 64 buckets: each thread then
-/// waits for the other 10-25 ms of a home-mix run (the mix of work shifts
-/// through a capture faster than a few batches in flight even out). With
-/// 20, since reading got cheaper, the reader waited about 40 ms for the
-/// worker; before that, 20 was best (16, 18, 20, 22 gave 0.47, 0.45, 0.44,
-/// 0.46 s). With three or more workers the reader has enough to do reading.
+/// cores the reader takes 24 of the 64 buckets: it works through its own
+/// frames while the worker is behind (see `run_sharded`), and at 24 it then
+/// waits 1-3 ms of a home-mix run for the worker, at 22 16-33 ms (the
+/// worker then waits ~20 ms for the reader; at 26 and more, 40-100 ms).
+/// Mirai-scan would take still more. With three or more workers the reader
+/// has enough to do reading.
 fn bucket_owners(n: usize) -> [u8; BUCKETS] {
     let mut owners = [0u8; BUCKETS];
-    let own = if n == 2 { 22 } else { 0 };
+    let own = if n == 2 { 24 } else { 0 };
     for (b, o) in owners.iter_mut().enumerate().skip(own) {
         *o = (1 + (b - own) * (n - 1) / (BUCKETS - own)) as u8;
     }
@@ -422,6 +422,10 @@ fn run_sharded(
         spare.push(back_rx);
     }
     let mut mine = Worker::new(config.clone(), registry.clone(), mask_of(&owners, 0));
+    // This thread's own frames wait in a batch as well, and are worked
+    // through when it fills or, sooner, when a worker's queue is full: the
+    // reader then does its own share instead of waiting for the worker.
+    let mut own = Batch::new();
     let mut current: Vec<Batch> = spare
         .iter()
         .map(|r| r.recv().expect("spare batch"))
@@ -435,31 +439,40 @@ fn run_sharded(
             progress(read);
         }
         let owner = usize::from(owners[shard::bucket(&fr)]);
-        if owner == 0 {
-            mine.frame(&fr);
-            return;
-        }
-        let i = owner - 1;
-        let b = &mut current[i];
+        let b = match owner {
+            0 => &mut own,
+            _ => &mut current[owner - 1],
+        };
         match &mapping {
             Some(map) => b.push_mapped(&fr, map),
             None => b.push(&fr),
         }
-        if b.full() {
-            let fresh = spare[i].recv().expect("worker alive");
-            let full = std::mem::replace(b, fresh);
-            if let Some(map) = &mapping {
-                in_flight[i].sent(&full);
-                let oldest = in_flight
-                    .iter_mut()
-                    .zip(&current)
-                    .filter_map(|(f, c)| f.oldest().or(c.first_mapped()))
-                    .min();
-                map.set_in_use_from(oldest.unwrap_or(usize::MAX));
-            }
-            senders[i].send(full).expect("worker alive");
+        if !b.full() {
+            return;
         }
+        if owner == 0 {
+            own.drain(|f| mine.frame(f));
+            return;
+        }
+        let i = owner - 1;
+        let fresh = spare[i].try_recv().unwrap_or_else(|_| {
+            own.drain(|f| mine.frame(f));
+            spare[i].recv().expect("worker alive")
+        });
+        let full = std::mem::replace(&mut current[i], fresh);
+        if let Some(map) = &mapping {
+            in_flight[i].sent(&full);
+            let oldest = in_flight
+                .iter_mut()
+                .zip(&current)
+                .filter_map(|(f, c)| f.oldest().or(c.first_mapped()))
+                .chain(own.first_mapped())
+                .min();
+            map.set_in_use_from(oldest.unwrap_or(usize::MAX));
+        }
+        senders[i].send(full).expect("worker alive");
     });
+    own.drain(|f| mine.frame(f));
     for (i, b) in current.into_iter().enumerate() {
         if !b.frames.is_empty() {
             senders[i].send(b).expect("worker alive");
@@ -552,8 +565,8 @@ mod tests {
     #[test]
     fn bucket_shares() {
         let two = bucket_owners(2);
-        assert_eq!(two.iter().filter(|&&o| o == 0).count(), 22);
-        assert_eq!(two.iter().filter(|&&o| o == 1).count(), 42);
+        assert_eq!(two.iter().filter(|&&o| o == 0).count(), 24);
+        assert_eq!(two.iter().filter(|&&o| o == 1).count(), 40);
         // Four workers: the reader none, the other three 64 between them.
         let four = bucket_owners(4);
         assert_eq!(four.iter().filter(|&&o| o == 0).count(), 0);
