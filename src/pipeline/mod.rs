@@ -451,6 +451,17 @@ fn run_sharded(
             return;
         }
         if owner == 0 {
+            // A worker with nothing queued gets what is batched for it
+            // first, and works while this thread works through its own.
+            for i in 0..current.len() {
+                if senders[i].is_empty()
+                    && !current[i].is_empty()
+                    && let Ok(fresh) = spare[i].try_recv()
+                {
+                    let to = (i, &senders[i]);
+                    hand_on(to, fresh, &mut current, &mut in_flight, &own, &mapping);
+                }
+            }
             own.drain(|f| mine.frame(f));
             return;
         }
@@ -459,18 +470,8 @@ fn run_sharded(
             own.drain(|f| mine.frame(f));
             spare[i].recv().expect("worker alive")
         });
-        let full = std::mem::replace(&mut current[i], fresh);
-        if let Some(map) = &mapping {
-            in_flight[i].sent(&full);
-            let oldest = in_flight
-                .iter_mut()
-                .zip(&current)
-                .filter_map(|(f, c)| f.oldest().or(c.first_mapped()))
-                .chain(own.first_mapped())
-                .min();
-            map.set_in_use_from(oldest.unwrap_or(usize::MAX));
-        }
-        senders[i].send(full).expect("worker alive");
+        let to = (i, &senders[i]);
+        hand_on(to, fresh, &mut current, &mut in_flight, &own, &mapping);
     });
     own.drain(|f| mine.frame(f));
     for (i, b) in current.into_iter().enumerate() {
@@ -487,6 +488,31 @@ fn run_sharded(
     );
     result?;
     Ok(results)
+}
+
+/// Sends worker `i`'s batch on through `sender`, `fresh` taking its place,
+/// and moves the mark below which mapped pages may be released to the
+/// oldest frame still to be read (in flight, batched, or the reader's own).
+fn hand_on(
+    (i, sender): (usize, &Sender<Batch>),
+    fresh: Batch,
+    current: &mut [Batch],
+    in_flight: &mut [InFlight],
+    own: &Batch,
+    mapping: &Option<Arc<SharedMap>>,
+) {
+    let full = std::mem::replace(&mut current[i], fresh);
+    if let Some(map) = mapping {
+        in_flight[i].sent(&full);
+        let oldest = in_flight
+            .iter_mut()
+            .zip(current.iter())
+            .filter_map(|(f, c)| f.oldest().or(c.first_mapped()))
+            .chain(own.first_mapped())
+            .min();
+        map.set_in_use_from(oldest.unwrap_or(usize::MAX));
+    }
+    sender.send(full).expect("worker alive");
 }
 
 #[cfg(test)]
