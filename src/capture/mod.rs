@@ -80,3 +80,16 @@ pub struct Frame<'a> {
     /// Length on the wire.
     pub orig_len: u32,
 }
+
+#[cfg(test)]
+impl<'a> Frame<'a> {
+    /// A frame captured whole, for tests.
+    pub fn whole(link: LinkType, data: &'a [u8]) -> Frame<'a> {
+        Frame {
+            ts: 1,
+            link,
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+}

@@ -17,19 +17,10 @@ fn tcp_frame(payload: &[u8]) -> Vec<u8> {
     v
 }
 
-fn frame(link: LinkType, data: &[u8]) -> Frame<'_> {
-    Frame {
-        ts: 1,
-        link,
-        data,
-        orig_len: data.len() as u32,
-    }
-}
-
 #[test]
 fn ethernet_ipv4_tcp() {
     let v = tcp_frame(b"hi");
-    let p = decode(&frame(LinkType::Ethernet, &v)).unwrap();
+    let p = decode(&Frame::whole(LinkType::Ethernet, &v)).unwrap();
     assert_eq!(p.src_mac, Some(A));
     assert_eq!(p.dst_mac, Some(B));
     let ip = p.ip.unwrap();
@@ -65,11 +56,11 @@ fn headers_cut_without_snaplen_are_malformed() {
     let v = tcp_frame(b"");
     // IPv4 header intact, TCP header cut, and the wire length says that is all there was.
     assert_eq!(
-        decode(&frame(LinkType::Ethernet, &v[..40])),
+        decode(&Frame::whole(LinkType::Ethernet, &v[..40])),
         Err(DecodeError::Malformed)
     );
     assert_eq!(
-        decode(&frame(LinkType::Ethernet, &v[..10])),
+        decode(&Frame::whole(LinkType::Ethernet, &v[..10])),
         Err(DecodeError::ShortLink)
     );
 }
@@ -86,7 +77,7 @@ fn vlan_qinq_udp() {
         .udp(5353, 5353);
     let mut v = Vec::new();
     b.write(&mut v, b"mdns").unwrap();
-    let p = decode(&frame(LinkType::Ethernet, &v)).unwrap();
+    let p = decode(&Frame::whole(LinkType::Ethernet, &v)).unwrap();
     assert_eq!(p.vlan, Some(200));
     assert!(matches!(
         p.transport,
@@ -107,14 +98,14 @@ fn linux_sll_and_sll2() {
         .unwrap();
     let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 9, 0, 0, 0x08, 0x00];
     sll.extend_from_slice(&ip);
-    let p = decode(&frame(LinkType::LinuxSll, &sll)).unwrap();
+    let p = decode(&Frame::whole(LinkType::LinuxSll, &sll)).unwrap();
     assert_eq!(p.src_mac, Some([2, 0, 0, 0, 0, 9]));
     assert!(p.ip.is_some());
     let mut sll2 = vec![
         0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 7, 0, 0,
     ];
     sll2.extend_from_slice(&ip);
-    let p = decode(&frame(LinkType::LinuxSll2, &sll2)).unwrap();
+    let p = decode(&Frame::whole(LinkType::LinuxSll2, &sll2)).unwrap();
     assert_eq!(p.src_mac, Some([2, 0, 0, 0, 0, 7]));
     assert!(matches!(p.transport, Transport::Udp { dst_port: 53, .. }));
 }
@@ -133,12 +124,25 @@ fn null_loop_raw() {
     ] {
         let mut d = af.to_vec();
         d.extend_from_slice(&ip);
-        assert!(decode(&frame(link, &d)).unwrap().ip.is_some(), "{link:?}");
+        assert!(
+            decode(&Frame::whole(link, &d)).unwrap().ip.is_some(),
+            "{link:?}"
+        );
     }
-    assert!(decode(&frame(LinkType::Raw, &ip)).unwrap().ip.is_some());
-    assert!(decode(&frame(LinkType::RawIpv4, &ip)).unwrap().ip.is_some());
+    assert!(
+        decode(&Frame::whole(LinkType::Raw, &ip))
+            .unwrap()
+            .ip
+            .is_some()
+    );
+    assert!(
+        decode(&Frame::whole(LinkType::RawIpv4, &ip))
+            .unwrap()
+            .ip
+            .is_some()
+    );
     assert_eq!(
-        decode(&frame(LinkType::Raw, &[])),
+        decode(&Frame::whole(LinkType::Raw, &[])),
         Err(DecodeError::ShortLink)
     );
 }
@@ -150,7 +154,7 @@ fn arp_sender() {
     v.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
     v.extend_from_slice(&A);
     v.extend_from_slice(&[192, 168, 1, 9, 0, 0, 0, 0, 0, 0, 192, 168, 1, 1]);
-    let p = decode(&frame(LinkType::Ethernet, &v)).unwrap();
+    let p = decode(&Frame::whole(LinkType::Ethernet, &v)).unwrap();
     let arp = p.arp.unwrap();
     assert_eq!(arp.sender_ip.to_string(), "192.168.1.9");
     assert_eq!(arp.target_ip.to_string(), "192.168.1.1");
@@ -161,13 +165,13 @@ fn first_fragment_gives_ports_later_ones_do_not() {
     let mut v = tcp_frame(&[7u8; 64]);
     // Set MF on the IPv4 header (offset 14 + 6): a first fragment.
     v[20] = 0x20;
-    let p = decode(&frame(LinkType::Ethernet, &v)).unwrap();
+    let p = decode(&Frame::whole(LinkType::Ethernet, &v)).unwrap();
     assert_eq!(p.ip.unwrap().fragment, Fragment::First);
     assert!(matches!(p.transport, Transport::Tcp(t) if t.dst_port == 23));
     // Offset 8 bytes: a later fragment.
     v[20] = 0x00;
     v[21] = 0x01;
-    let p = decode(&frame(LinkType::Ethernet, &v)).unwrap();
+    let p = decode(&Frame::whole(LinkType::Ethernet, &v)).unwrap();
     assert_eq!(p.ip.unwrap().fragment, Fragment::Later);
     assert_eq!(p.transport, Transport::None);
 }
@@ -190,7 +194,7 @@ fn garbage_never_panics() {
             LinkType::Raw,
             LinkType::RawIpv6,
         ] {
-            let _ = decode(&frame(link, &data));
+            let _ = decode(&Frame::whole(link, &data));
         }
     }
 }
@@ -209,12 +213,18 @@ fn addresses_keep_their_family() {
         .udp(1, 2);
     let mut v = Vec::new();
     b.write(&mut v, b"").unwrap();
-    let six = decode(&frame(LinkType::Ethernet, &v)).unwrap().ip.unwrap();
+    let six = decode(&Frame::whole(LinkType::Ethernet, &v))
+        .unwrap()
+        .ip
+        .unwrap();
     assert!(six.v6);
     assert_eq!(six.src(), IpAddr::from(mapped));
     assert_eq!(six.dst(), "fe80::1".parse::<IpAddr>().unwrap());
     let v = tcp_frame(b"");
-    let four = decode(&frame(LinkType::Ethernet, &v)).unwrap().ip.unwrap();
+    let four = decode(&Frame::whole(LinkType::Ethernet, &v))
+        .unwrap()
+        .ip
+        .unwrap();
     assert!(!four.v6);
     assert_eq!(four.dst(), "8.8.8.8".parse::<IpAddr>().unwrap());
     assert_eq!(four.src16, six.src16);

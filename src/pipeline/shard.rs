@@ -133,15 +133,6 @@ mod tests {
     use crate::decode::decode;
     use crate::flow::PacketView;
 
-    fn frame(link: LinkType, data: &[u8]) -> Frame<'_> {
-        Frame {
-            ts: 1,
-            link,
-            data,
-            orig_len: data.len() as u32,
-        }
-    }
-
     /// The bucket the worker files the decoded packet's flow under.
     fn decoded_bucket(fr: &Frame<'_>) -> usize {
         let p = decode(fr).unwrap();
@@ -204,7 +195,7 @@ mod tests {
         frames.push((LinkType::Raw, hop));
         let mut buckets = Vec::new();
         for (link, data) in &frames {
-            let fr = frame(*link, data);
+            let fr = Frame::whole(*link, data);
             assert_eq!(bucket(&fr), decoded_bucket(&fr), "{link:?} {data:02x?}");
             buckets.push(bucket(&fr));
         }
