@@ -422,9 +422,11 @@ fn run_sharded(
         spare.push(back_rx);
     }
     let mut mine = Worker::new(config.clone(), registry.clone(), mask_of(&owners, 0));
-    // This thread's own frames wait in a batch as well, and are worked
-    // through when it fills or, sooner, when a worker's queue is full: the
-    // reader then does its own share instead of waiting for the worker.
+    // This thread's own frames of a mapped file wait in a batch as well,
+    // and are worked through when it fills or, sooner, when a worker's
+    // queue is full: the reader then does its own share instead of waiting
+    // for the worker. A stream's frames are worked through at once, as
+    // keeping them would mean copying them.
     let mut own = Batch::new();
     let mut current: Vec<Batch> = spare
         .iter()
@@ -439,6 +441,10 @@ fn run_sharded(
             progress(read);
         }
         let owner = usize::from(owners[shard::bucket(&fr)]);
+        if owner == 0 && mapping.is_none() {
+            mine.frame(&fr);
+            return;
+        }
         let b = match owner {
             0 => &mut own,
             _ => &mut current[owner - 1],
