@@ -525,7 +525,7 @@ impl Inventory {
             d.add_ip(src);
         }
         let dst = ip.dst();
-        if home.contains(dst)
+        if home.contains16(ip.dst16)
             && !is_group(dst)
             && let Some(d) = self.device(DeviceKey::Ip(dst))
         {
@@ -597,16 +597,13 @@ impl Inventory {
     /// Notes the SYN signature of a home device's connection attempt.
     #[inline]
     pub fn syn(&mut self, p: &Packet<'_>, sig: impl FnOnce() -> SynSignature, home: &HomeNets) {
-        let Some(src) = p.ip.map(|ip| ip.src()) else {
+        let Some(ip) = p.ip.filter(|ip| home.contains16(ip.src16)) else {
             return;
         };
-        if !home.contains(src) {
-            return;
-        }
         let key = match p.src_mac.filter(|m| *m != [0; 6]) {
             Some(m) if unicast(&m) => DeviceKey::Mac(m),
             Some(_) => return,
-            None => DeviceKey::Ip(src),
+            None => DeviceKey::Ip(ip.src()),
         };
         if let Some(i) = self.find(&key) {
             let d = &mut self.devices[i as usize].1;

@@ -124,8 +124,12 @@ impl Facts {
         if !self.first_time(h.finish()) {
             // A repeat sent on the link still dates its sender: with the
             // first copy on one worker and this on another, both would,
-            // and the report must not depend on the sharding.
-            if on_link {
+            // and the report must not depend on the sharding. Once per
+            // packet is enough (an mDNS answer repeats a dozen records).
+            let dated = self.list.last().is_some_and(|f| {
+                f.on_link && f.ts == ts && f.mac == sender.mac && f.ip == sender.ip
+            });
+            if on_link && !dated {
                 self.list.push(Fact {
                     ts,
                     mac: sender.mac,
