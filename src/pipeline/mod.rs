@@ -400,7 +400,7 @@ fn run_sharded(
     let mut senders: Vec<Sender<Batch>> = Vec::with_capacity(n - 1);
     let mut handles = Vec::with_capacity(n - 1);
     let mut spare: Vec<Receiver<Batch>> = Vec::with_capacity(n - 1);
-    let mut in_flight: Vec<InFlight> = (1..n).map(|_| InFlight::default()).collect();
+    let in_flight: Vec<InFlight> = (1..n).map(|_| InFlight::default()).collect();
     for i in 1..n {
         let (tx, rx) = bounded::<Batch>(QUEUE_DEPTH);
         let (back_tx, back_rx) = bounded::<Batch>(QUEUE_DEPTH + 2);
@@ -428,10 +428,15 @@ fn run_sharded(
     // for the worker. A stream's frames are worked through at once, as
     // keeping them would mean copying them.
     let mut own = Batch::new();
-    let mut current: Vec<Batch> = spare
-        .iter()
-        .map(|r| r.recv().expect("spare batch"))
-        .collect();
+    let mut feeds = Feeds {
+        current: spare
+            .iter()
+            .map(|r| r.recv().expect("spare batch"))
+            .collect(),
+        spare,
+        senders,
+        in_flight,
+    };
     let mapping = timeline.mapping().cloned();
     let mut read = 0u64;
     let result = timeline.run(|fr| {
@@ -447,7 +452,7 @@ fn run_sharded(
         }
         let b = match owner {
             0 => &mut own,
-            _ => &mut current[owner - 1],
+            _ => &mut feeds.current[owner - 1],
         };
         match &mapping {
             Some(map) => b.push_mapped(&fr, map),
@@ -459,33 +464,25 @@ fn run_sharded(
         if owner == 0 {
             // A worker with nothing queued gets what is batched for it
             // first, and works while this thread works through its own.
-            for i in 0..current.len() {
-                if senders[i].is_empty()
-                    && !current[i].is_empty()
-                    && let Ok(fresh) = spare[i].try_recv()
+            for i in 0..feeds.current.len() {
+                if feeds.starving(i)
+                    && let Ok(fresh) = feeds.spare[i].try_recv()
                 {
-                    let to = (i, &senders[i]);
-                    hand_on(to, fresh, &mut current, &mut in_flight, &own, &mapping);
+                    feeds.hand_on(i, fresh, &own, &mapping);
                 }
             }
             own.drain(|f| mine.frame(f));
             return;
         }
         let i = owner - 1;
-        let fresh = spare[i].try_recv().unwrap_or_else(|_| {
+        let fresh = feeds.spare[i].try_recv().unwrap_or_else(|_| {
             own.drain(|f| mine.frame(f));
-            spare[i].recv().expect("worker alive")
+            feeds.spare[i].recv().expect("worker alive")
         });
-        let to = (i, &senders[i]);
-        hand_on(to, fresh, &mut current, &mut in_flight, &own, &mapping);
+        feeds.hand_on(i, fresh, &own, &mapping);
     });
     own.drain(|f| mine.frame(f));
-    for (i, b) in current.into_iter().enumerate() {
-        if !b.frames.is_empty() {
-            senders[i].send(b).expect("worker alive");
-        }
-    }
-    drop(senders);
+    feeds.close();
     let mut results = vec![mine.finish()];
     results.extend(
         handles
@@ -496,29 +493,48 @@ fn run_sharded(
     Ok(results)
 }
 
-/// Sends worker `i`'s batch on through `sender`, `fresh` taking its place,
-/// and moves the mark below which mapped pages may be released to the
-/// oldest frame still to be read (in flight, batched, or the reader's own).
-fn hand_on(
-    (i, sender): (usize, &Sender<Batch>),
-    fresh: Batch,
-    current: &mut [Batch],
-    in_flight: &mut [InFlight],
-    own: &Batch,
-    mapping: &Option<Arc<SharedMap>>,
-) {
-    let full = std::mem::replace(&mut current[i], fresh);
-    if let Some(map) = mapping {
-        in_flight[i].sent(&full);
-        let oldest = in_flight
-            .iter_mut()
-            .zip(current.iter())
-            .filter_map(|(f, c)| f.oldest().or(c.first_mapped()))
-            .chain(own.first_mapped())
-            .min();
-        map.set_in_use_from(oldest.unwrap_or(usize::MAX));
+/// The reader's side of the workers' queues: the batch it fills for each,
+/// the emptied batches coming back, and which of those sent are unread.
+struct Feeds {
+    current: Vec<Batch>,
+    spare: Vec<Receiver<Batch>>,
+    senders: Vec<Sender<Batch>>,
+    in_flight: Vec<InFlight>,
+}
+
+impl Feeds {
+    /// Worker `i` has nothing queued, and something is batched for it.
+    fn starving(&self, i: usize) -> bool {
+        self.senders[i].is_empty() && !self.current[i].is_empty()
     }
-    sender.send(full).expect("worker alive");
+
+    /// Sends worker `i`'s batch on, `fresh` taking its place, and moves the
+    /// mark below which mapped pages may be released to the oldest frame
+    /// still to be read (in flight, batched, or in the reader's `own`).
+    fn hand_on(&mut self, i: usize, fresh: Batch, own: &Batch, mapping: &Option<Arc<SharedMap>>) {
+        let full = std::mem::replace(&mut self.current[i], fresh);
+        if let Some(map) = mapping {
+            self.in_flight[i].sent(&full);
+            let oldest = self
+                .in_flight
+                .iter_mut()
+                .zip(&self.current)
+                .filter_map(|(f, c)| f.oldest().or(c.first_mapped()))
+                .chain(own.first_mapped())
+                .min();
+            map.set_in_use_from(oldest.unwrap_or(usize::MAX));
+        }
+        self.senders[i].send(full).expect("worker alive");
+    }
+
+    /// Sends the last batches and closes the queues: the workers finish.
+    fn close(self) {
+        for (b, sender) in self.current.into_iter().zip(&self.senders) {
+            if !b.is_empty() {
+                sender.send(b).expect("worker alive");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
