@@ -5,7 +5,7 @@ mod reassembly;
 mod syn_cache;
 mod table;
 
-pub use key::{ALL_BUCKETS, FlowKey, SHARD_BUCKETS, Side};
+pub use key::{ALL_BUCKETS, FlowKey, SHARD_BUCKETS, Side, shard_bucket_of16};
 pub use reassembly::{Chunk, STREAM_CAP, Stream};
 pub use table::{FlowStats, FlowTable, PacketView, Timeouts};
 

@@ -11,7 +11,7 @@
 //! owns, and which SYN displaces which is then the same however many workers
 //! share the packets, so the report is too.
 
-use super::key::{FlowKey, SHARD_BUCKETS, Side, shard_bucket_of};
+use super::key::{FlowKey, SHARD_BUCKETS, Side};
 use crate::capture::Nanos;
 use crate::decode::Mac;
 
@@ -59,21 +59,20 @@ impl SynCache {
         }
     }
 
-    /// The slot of a key whose [`FlowKey::fx_hash`] is `x`.
-    fn index(&self, x: u64) -> usize {
+    /// The slot of `key`, whose [`FlowKey::fx_hash`] is `x`.
+    fn index(&self, key: &FlowKey, x: u64) -> usize {
         // The slot within the region from the top bits of the hash
-        // multiplied: the bucket came from its low bits, which the slot must
-        // not repeat.
+        // multiplied: Fx leaves the low bits weak.
         let m = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let within = (m >> (64 - self.region_bits.max(1))) as usize & ((1 << self.region_bits) - 1);
-        (usize::from(self.region[shard_bucket_of(x)]) << self.region_bits) | within
+        (usize::from(self.region[key.shard_bucket()]) << self.region_bits) | within
     }
 
     /// Records a SYN whose key's [`FlowKey::fx_hash`] is `hash` (the flow
     /// table has it already). Returns the entry it displaced (an attempt
     /// that ended unanswered), if any.
     pub fn insert(&mut self, e: SynEntry, hash: u64) -> Option<SynEntry> {
-        let i = self.index(hash);
+        let i = self.index(&e.key, hash);
         let slot = &mut self.slots[i];
         match slot {
             Some(old) if old.key == e.key && old.client == e.client => {
@@ -95,7 +94,7 @@ impl SynCache {
     /// Takes the SYN of this flow out, if it is cached (`hash`: the key's
     /// [`FlowKey::fx_hash`]).
     pub fn take(&mut self, key: &FlowKey, hash: u64) -> Option<SynEntry> {
-        let i = self.index(hash);
+        let i = self.index(key, hash);
         let slot = &mut self.slots[i];
         if slot.as_ref().is_some_and(|e| e.key == *key) {
             self.live -= 1;

@@ -189,7 +189,7 @@ impl FlowTable {
         let flags = p.tcp_flags.unwrap_or(0);
         let is_syn =
             p.tcp_flags.is_some() && flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-        // One hash for the index table and the SYN cache (and the shard).
+        // One hash for the index table and the SYN cache.
         let hash = p.key.fx_hash();
         let slots = &self.slots;
         if let Some(&idx) = self.map.find(hash, |&i| slots[i as usize].key == p.key) {

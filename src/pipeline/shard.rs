@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::capture::{Frame, LinkType};
 use crate::decode::addr16;
-use crate::flow::FlowKey;
+use crate::flow::shard_bucket_of16;
 
 /// The frame's shard bucket: its flow key's, when the ports can be read.
 /// Frames without IP (ARP, LLDP, damaged) all go to bucket 0.
@@ -27,7 +27,7 @@ pub fn bucket(fr: &Frame<'_>) -> usize {
 /// frame.
 fn key_bucket(a: u128, b: u128, ports: Option<(u16, u16)>, proto: u8) -> usize {
     let (sp, dp) = ports.unwrap_or((0, 0));
-    FlowKey::of16(a, b, sp, dp, proto).0.shard_bucket()
+    shard_bucket_of16(a, b, sp, dp, proto)
 }
 
 fn tuple_bucket(fr: &Frame<'_>) -> Option<usize> {
