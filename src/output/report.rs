@@ -326,8 +326,10 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
     }
 }
 
-/// Devices reported at a time (by each thread in turn, when two share the work).
+/// Devices reported at a time (by either thread, when two share the work).
 const CHUNK: usize = 64;
+/// Chunks made ahead of the next one written out, at most.
+const AHEAD: usize = 8;
 
 /// A chunk of device entries rendered as JSON, or why one could not be.
 #[derive(Default)]
@@ -339,11 +341,13 @@ struct Rendered {
 /// Reports each device in order, in chunks: `make` adds an entry (and its
 /// position) to a chunk's accumulator (for JSON, its rendered text), `sink`
 /// takes each chunk's in order, and the devices' `end_of_support` events are
-/// returned. With `threads` > 1 the chunks go to this thread and one other in
-/// turn, each identifying and making its own, while `sink` takes them here.
-/// A chunk travels between threads whole: one allocation to hand over and
-/// free, not one per device (which made the two threads contend for the
-/// allocator).
+/// returned. With `threads` > 1 this thread and one other each take the next
+/// chunk not yet taken, identify its devices and make its entries, and
+/// `sink` takes them here in order. Taken in turn instead (this thread the
+/// even chunks, the other the odd), each waited for the other 3-17 ms of
+/// home-mix's 50. A chunk travels between threads whole: one allocation to
+/// hand over and free, not one per device (which made the two threads
+/// contend for the allocator).
 fn report_devices<A: Default + Send>(
     devices: &mut [(DeviceKey, Device)],
     exposed: &BTreeSet<IpAddr>,
@@ -374,19 +378,14 @@ fn report_devices<A: Default + Send>(
         }
         return eos;
     }
-    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-    for (k, chunk) in devices.chunks_mut(CHUNK).enumerate() {
-        if k % 2 == 0 {
-            mine.push(chunk);
-        } else {
-            theirs.push(chunk);
-        }
-    }
-    let chunks = mine.len() + theirs.len();
+    let chunks = devices.len().div_ceil(CHUNK);
+    let next = std::sync::Mutex::new(devices.chunks_mut(CHUNK).enumerate());
+    let take = || next.lock().unwrap_or_else(|e| e.into_inner()).next();
     std::thread::scope(|scope| {
-        // Two chunks in flight: memory stays a few devices' worth.
-        let (tx, rx) = crossbeam_channel::bounded::<A>(2);
-        let report_chunk = &report_chunk;
+        // Chunks made ahead of the one `sink` waits for: a few in flight,
+        // so memory stays a few devices' worth.
+        let (tx, rx) = crossbeam_channel::bounded::<(usize, A)>(4);
+        let (report_chunk, take) = (&report_chunk, &take);
         // The signature tables are loaded on first use, 15-25 ms in all
         // (after a sharded analysis, usually during its merge): if not yet,
         // the other thread compiles the device rules while this one parses
@@ -394,9 +393,9 @@ fn report_devices<A: Default + Send>(
         let other = scope.spawn(move || {
             let mut reporter = DeviceReporter::new(opts);
             let mut eos = Vec::new();
-            for (j, chunk) in theirs.into_iter().enumerate() {
-                let made = report_chunk(&mut reporter, (2 * j + 1) * CHUNK, chunk, &mut eos);
-                if tx.send(made).is_err() {
+            while let Some((k, chunk)) = take() {
+                let made = report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos);
+                if tx.send((k, made)).is_err() {
                     break;
                 }
             }
@@ -405,15 +404,32 @@ fn report_devices<A: Default + Send>(
         crate::signatures::oui::OuiDb::builtin();
         crate::signatures::support::SupportDb::builtin();
         let mut reporter = DeviceReporter::new(opts);
-        let mut mine = mine.into_iter();
-        for k in 0..chunks {
-            match if k % 2 == 0 { mine.next() } else { None } {
-                Some(chunk) => sink(report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos)),
-                None => match rx.recv() {
-                    Ok(made) => sink(made),
-                    // The other thread panicked: its join says why.
-                    Err(_) => break,
-                },
+        let mut ahead = std::collections::BTreeMap::new();
+        let mut sunk = 0;
+        while sunk < chunks {
+            match ahead.remove(&sunk) {
+                Some(made) => {
+                    sink(made);
+                    sunk += 1;
+                }
+                None => {
+                    // Make a chunk while the other thread makes the one
+                    // awaited; once none are left (or enough wait here
+                    // already), wait for it.
+                    let mine = if ahead.len() < AHEAD { take() } else { None };
+                    let (k, made) = match mine {
+                        Some((k, chunk)) => {
+                            (k, report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos))
+                        }
+                        None => match rx.recv() {
+                            Ok(got) => got,
+                            // The other thread panicked: its join says why.
+                            Err(_) => break,
+                        },
+                    };
+                    ahead.insert(k, made);
+                    ahead.extend(rx.try_iter());
+                }
             }
         }
         drop(rx);
