@@ -3,7 +3,10 @@
 # (examples/floor.rs: pcap-parser + etherparse + a hash-map insert per packet)
 # and ndpiReader, in one run on page-cached files. Prints packets/s (best of
 # RUNS wall-clock runs, tools interleaved; ndpiReader best of 3) and peak RSS
-# (/usr/bin/time -v) as a Markdown table.
+# (/usr/bin/time -v) as a Markdown table. Below it, the two-thread speed-up
+# paired by round: one thread's time over two threads' in the same round
+# (they run back to back), whose median a slow stretch of a shared machine
+# moves less than it moves the best times.
 #
 #   ../shared/tools/make-bench-data.sh --install   # once: target/bench-data/
 #   benches/pipeline.sh [FILE...]                  # default: both bench captures
@@ -28,6 +31,7 @@ once() {
 
 echo "| capture | tool | seconds | packets/s | peak RSS MiB | ratio |"
 echo "| --- | --- | ---: | ---: | ---: | --- |"
+paired=()
 for f in "${files[@]}"; do
   [ -f "$f" ] || { echo "missing $f: run ../shared/tools/make-bench-data.sh --install" >&2; exit 1; }
   # Into the page cache the way a file read from disk gets there: evicted,
@@ -39,6 +43,7 @@ for f in "${files[@]}"; do
   pkts=$("$BIN" analyze -q --threads 1 -r "$f" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["packets"])')
   declare -A secs=() rss=()
   ndpi_runs=0
+  rounds=()
   tools=(floor iotwatch-1 iotwatch-2)
   [ -n "${BASELINE:-}" ] && tools+=(baseline-1)
   command -v ndpiReader >/dev/null && tools+=(ndpiReader)
@@ -57,6 +62,8 @@ for f in "${files[@]}"; do
       [ "$tool" = ndpiReader ] && [ "$ndpi_runs" -ge 3 ] && continue
       [ "$tool" = ndpiReader ] && ndpi_runs=$((ndpi_runs + 1))
       read -r s r < <(once "${cmd[@]}")
+      [ "$tool" = iotwatch-1 ] && one=$s
+      [ "$tool" = iotwatch-2 ] && rounds+=("$(awk "BEGIN{printf \"%.3f\", $one/$s}")")
       if [ -z "${secs[$tool]:-}" ] || awk "BEGIN{exit !($s < ${secs[$tool]})}"; then secs[$tool]=$s; fi
       [ "${rss[$tool]:-0}" -lt "$r" ] && rss[$tool]=$r
     done
@@ -73,5 +80,9 @@ for f in "${files[@]}"; do
     printf '| %s | %s | %.2f | %s | %.0f | %s |\n' "$(basename "$f")" "$tool" "$s" \
       "$(awk "BEGIN{printf \"%.0f\", $pkts/$s}")" "$(awk "BEGIN{print ${rss[$tool]}/1024}")" "$ratio"
   done
+  paired+=("$(basename "$f"): $(printf '%s\n' "${rounds[@]}" | sort -n | awk '{v[NR]=$1} END{printf "median %.2f x (%.2f-%.2f) over %d rounds", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2), v[1], v[NR], NR}')")
   unset secs rss
 done
+echo
+echo "Two threads against one, paired by round:"
+printf -- '- %s\n' "${paired[@]}"
