@@ -103,6 +103,9 @@ pub fn shard_bucket_of16(a: u128, b: u128, a_port: u16, b_port: u16, proto: u8) 
 }
 
 const BUCKET_BITS: u32 = SHARD_BUCKETS.trailing_zeros();
+// The bucket is the top `BUCKET_BITS` bits of the mix: every bucket is
+// reached, and none beyond, only for a power of two.
+const _: () = assert!(SHARD_BUCKETS.is_power_of_two());
 
 /// Hash buckets that flows are spread over; each worker owns some, a bit
 /// each in a `u64` mask.
