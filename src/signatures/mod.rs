@@ -51,24 +51,30 @@ pub struct Row<'a, 'h> {
 impl<'a> Row<'a, '_> {
     /// The value of a column; a missing or empty required column is an error.
     pub fn get(&self, column: &str) -> Result<&'a str, SigError> {
-        let i = self
-            .header
-            .iter()
-            .position(|h| *h == column)
-            .ok_or_else(|| self.error(format!("no column '{column}'")))?;
+        let i = self.column(column)?;
         match self.fields.get(i).map(|s| s.trim()) {
             Some(v) if !v.is_empty() => Ok(v),
             _ => Err(self.error(format!("'{column}' is empty"))),
         }
     }
 
-    /// The value of a column that may be empty (an empty password).
-    pub fn get_or_empty(&self, column: &str) -> Result<&'a str, SigError> {
-        let i = self
-            .header
+    /// The number of a column.
+    pub fn column(&self, column: &str) -> Result<usize, SigError> {
+        self.header
             .iter()
             .position(|h| *h == column)
-            .ok_or_else(|| self.error(format!("no column '{column}'")))?;
+            .ok_or_else(|| self.error(format!("no column '{column}'")))
+    }
+
+    /// Where the row starts in `text`, the table it was split from.
+    pub fn start_in(&self, text: &str) -> u32 {
+        let first = self.fields.first().map_or(text.as_ptr(), |f| f.as_ptr());
+        (first as usize - text.as_ptr() as usize) as u32
+    }
+
+    /// The value of a column that may be empty (an empty password).
+    pub fn get_or_empty(&self, column: &str) -> Result<&'a str, SigError> {
+        let i = self.column(column)?;
         Ok(self.fields.get(i).copied().unwrap_or(""))
     }
 
