@@ -14,6 +14,9 @@ use crate::decode::{Mac, Packet, addr16};
 use crate::flow::Flow;
 use crate::netconf::HomeNets;
 
+mod merge;
+pub use merge::{KeyChunk, key_chunks, merge_all};
+
 /// Devices one worker tracks. A home network has tens; this bounds a flood of
 /// spoofed source MACs.
 pub const MAX_DEVICES: usize = 65_536;
@@ -616,17 +619,6 @@ impl Inventory {
         self.devices.len()
     }
 
-    /// Folds another worker's inventory into this one.
-    pub fn merge(&mut self, other: Inventory) {
-        self.dropped += other.dropped;
-        for (key, dev) in other.devices {
-            match self.device(key) {
-                Some(d) => d.merge(dev),
-                None => continue,
-            }
-        }
-    }
-
     /// The devices seen sending, in no set order, to look at while the
     /// capture goes on (live monitor).
     pub fn devices_mut(&mut self) -> impl Iterator<Item = (DeviceKey, &mut Device)> {
@@ -647,6 +639,12 @@ impl Inventory {
 
     /// The devices seen sending, in key order.
     pub fn into_devices(self) -> Vec<(DeviceKey, Device)> {
+        merge_all(vec![self.into_sorted()])
+    }
+
+    /// Every device, seen sending or not (another worker may have seen it
+    /// send), in key order: a worker's part of [`key_chunks`].
+    pub fn into_sorted(self) -> Vec<(DeviceKey, Device)> {
         let mut devices = self.devices;
         // Sorted as (key, index) pairs, then put in that order in place, one
         // swap each: sorting the devices themselves moved each of their few
@@ -655,7 +653,6 @@ impl Inventory {
         let mut order: Vec<(DeviceKey, u32)> = devices
             .iter()
             .enumerate()
-            .filter(|(_, (_, d))| d.seen_as_source)
             .map(|(i, (k, _))| (*k, i as u32))
             .collect();
         // Keys are unique: an unstable sort gives the one order.
@@ -675,7 +672,6 @@ impl Inventory {
                 pos[i as usize] = p as u32;
             }
         }
-        devices.truncate(order.len());
         devices
     }
 }

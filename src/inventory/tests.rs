@@ -118,13 +118,22 @@ fn merge_sums_and_unions() {
     let home = HomeNets::default();
     let mut a = Inventory::default();
     let mut b = Inventory::default();
-    a.observe(&pkt(Some(DEV), None, "192.168.1.20", "8.8.8.8", 10), &home);
+    // The router only addressed in one worker, seen sending in the other.
+    a.observe(
+        &pkt(Some(DEV), Some(ROUTER), "192.168.1.20", "8.8.8.8", 10),
+        &home,
+    );
     b.observe(&pkt(Some(DEV), None, "192.168.1.21", "8.8.8.8", 5), &home);
-    a.merge(b);
-    let devs = a.into_devices();
+    b.observe(&pkt(Some(ROUTER), None, "192.168.1.1", "8.8.8.8", 7), &home);
+    let devs = merge_all(vec![a.into_sorted(), b.into_sorted()]);
+    assert_eq!(devs.len(), 2);
+    assert_eq!(devs[0].0, DeviceKey::Mac(DEV));
     assert_eq!(devs[0].1.packets, 2);
     assert_eq!(devs[0].1.first_seen, 5);
     assert_eq!(devs[0].1.ips.len(), 2);
+    assert_eq!(devs[1].0, DeviceKey::Mac(ROUTER));
+    assert_eq!(devs[1].1.first_seen, 7);
+    assert_eq!(devs[1].1.packets, 2);
 }
 
 #[test]

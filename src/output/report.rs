@@ -11,7 +11,7 @@ use crate::capture::{CaptureFile, LinkType};
 use crate::detect::support::{Known, Support, assess};
 use crate::event::{EndOfSupportEvent, Event, EventKind, Severity};
 use crate::identify::{Evidence, Identifier};
-use crate::inventory::{Device, DeviceKey};
+use crate::inventory::{Device, DeviceKey, KeyChunk, key_chunks};
 use crate::output::pretty::Pretty;
 use crate::pipeline::Analysis;
 use crate::time::rfc3339;
@@ -270,7 +270,8 @@ pub fn mac_string(m: &[u8; 6]) -> String {
 /// from: the parts shared by [`build_report`] and [`write_json_report`].
 struct Prepared {
     capture: CaptureSummary,
-    devices: Vec<(DeviceKey, Device)>,
+    /// Each worker's devices in key order, merged as they are reported.
+    devices: Vec<Vec<(DeviceKey, Device)>>,
     /// Addresses that accepted or were offered a default credential.
     exposed: BTreeSet<IpAddr>,
     events: Vec<Event>,
@@ -320,7 +321,7 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
         .collect();
     Prepared {
         capture,
-        devices: analysis.inventory.into_devices(),
+        devices: analysis.devices,
         exposed,
         events: analysis.out.events,
     }
@@ -338,48 +339,47 @@ struct Rendered {
     failed: Option<std::io::Error>,
 }
 
-/// Reports each device in order, in chunks: `make` adds an entry (and its
-/// position) to a chunk's accumulator (for JSON, its rendered text), `sink`
-/// takes each chunk's in order, and the devices' `end_of_support` events are
-/// returned. With `threads` > 1 this thread and one other each take the next
-/// chunk not yet taken, identify its devices and make its entries, and
-/// `sink` takes them here in order. Taken in turn instead (this thread the
-/// even chunks, the other the odd), each waited for the other 3-17 ms of
-/// home-mix's 50. A chunk travels between threads whole: one allocation to
-/// hand over and free, not one per device (which made the two threads
-/// contend for the allocator).
+/// Reports each device in key order, in chunks of the workers' device lists
+/// (`inventory::key_chunks`): `make` adds an entry to a chunk's accumulator
+/// (for JSON, its rendered text), `sink` takes each chunk's in order, and
+/// the devices' `end_of_support` events are returned. With `threads` > 1
+/// this thread and one other each take the next chunk not yet taken, merge
+/// its devices, identify them and make their entries, and `sink` takes them
+/// here in order. Taken in turn instead (this thread the even chunks, the
+/// other the odd), each waited for the other 3-17 ms of home-mix's 50. A
+/// chunk travels between threads whole: one allocation to hand over and
+/// free, not one per device (which made the two threads contend for the
+/// allocator).
 fn report_devices<A: Default + Send>(
-    devices: &mut [(DeviceKey, Device)],
+    lists: &mut [Vec<(DeviceKey, Device)>],
     exposed: &BTreeSet<IpAddr>,
     opts: ReportOptions,
     threads: usize,
-    make: impl Fn(usize, DeviceReport, &mut A) + Sync,
+    make: impl Fn(DeviceReport, &mut A) + Sync,
     mut sink: impl FnMut(A),
 ) -> Vec<Event> {
-    // Reports a chunk of devices that starts at position `at`.
-    let report_chunk = |reporter: &mut DeviceReporter,
-                        at: usize,
-                        chunk: &mut [(DeviceKey, Device)],
-                        eos: &mut Vec<Event>| {
-        let mut made = A::default();
-        for (i, (key, d)) in chunk.iter_mut().enumerate() {
-            let exposed = d.ips.iter().any(|ip| exposed.contains(ip));
-            let (report, e) = reporter.report(*key, d, exposed);
-            eos.extend(e);
-            make(at + i, report, &mut made);
-        }
-        made
-    };
+    let report_chunk =
+        |reporter: &mut DeviceReporter, chunk: KeyChunk<'_>, eos: &mut Vec<Event>| {
+            let mut made = A::default();
+            for (key, d) in chunk.merged() {
+                let exposed = d.ips.iter().any(|ip| exposed.contains(ip));
+                let (report, e) = reporter.report(key, d, exposed);
+                eos.extend(e);
+                make(report, &mut made);
+            }
+            made
+        };
+    let chunks = key_chunks(lists, CHUNK);
     let mut eos = Vec::new();
     if threads <= 1 {
         let mut reporter = DeviceReporter::new(opts);
-        for (k, chunk) in devices.chunks_mut(CHUNK).enumerate() {
-            sink(report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos));
+        for chunk in chunks {
+            sink(report_chunk(&mut reporter, chunk, &mut eos));
         }
         return eos;
     }
-    let chunks = devices.len().div_ceil(CHUNK);
-    let next = std::sync::Mutex::new(devices.chunks_mut(CHUNK).enumerate());
+    let count = chunks.len();
+    let next = std::sync::Mutex::new(chunks.into_iter().enumerate());
     let take = || next.lock().unwrap_or_else(|e| e.into_inner()).next();
     std::thread::scope(|scope| {
         // Chunks made ahead of the one `sink` waits for: a few in flight,
@@ -394,7 +394,7 @@ fn report_devices<A: Default + Send>(
             let mut reporter = DeviceReporter::new(opts);
             let mut eos = Vec::new();
             while let Some((k, chunk)) = take() {
-                let made = report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos);
+                let made = report_chunk(&mut reporter, chunk, &mut eos);
                 if tx.send((k, made)).is_err() {
                     break;
                 }
@@ -406,7 +406,7 @@ fn report_devices<A: Default + Send>(
         let mut reporter = DeviceReporter::new(opts);
         let mut ahead = std::collections::BTreeMap::new();
         let mut sunk = 0;
-        while sunk < chunks {
+        while sunk < count {
             match ahead.remove(&sunk) {
                 Some(made) => {
                     sink(made);
@@ -418,9 +418,7 @@ fn report_devices<A: Default + Send>(
                     // already), wait for it.
                     let mine = if ahead.len() < AHEAD { take() } else { None };
                     let (k, made) = match mine {
-                        Some((k, chunk)) => {
-                            (k, report_chunk(&mut reporter, k * CHUNK, chunk, &mut eos))
-                        }
+                        Some((k, chunk)) => (k, report_chunk(&mut reporter, chunk, &mut eos)),
                         None => match rx.recv() {
                             Ok(got) => got,
                             // The other thread panicked: its join says why.
@@ -459,7 +457,7 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
         &p.exposed,
         *opts,
         1,
-        |_, d, chunk: &mut Vec<DeviceReport>| chunk.push(d),
+        |d, chunk: &mut Vec<DeviceReport>| chunk.push(d),
         |chunk| devices.extend(chunk),
     );
     Report {
@@ -487,16 +485,18 @@ pub fn write_json_report(
     Pretty::write_at(&mut out, 1, &p.capture)?;
     Pretty::line(&mut out, 1, false)?;
     out.write_all(b"\"devices\": [")?;
-    let any = !p.devices.is_empty();
     let mut failed = None;
-    let render = |i: usize, d: DeviceReport, chunk: &mut Rendered| {
+    // Each entry is rendered after a comma; the array's first is written
+    // without it.
+    let render = |d: DeviceReport, chunk: &mut Rendered| {
         if chunk.failed.is_none()
-            && let Err(e) = Pretty::line(&mut chunk.text, 2, i == 0)
+            && let Err(e) = Pretty::line(&mut chunk.text, 2, false)
                 .and_then(|()| Pretty::write_at(&mut chunk.text, 2, &d))
         {
             chunk.failed = Some(e);
         }
     };
+    let mut any = false;
     let eos = report_devices(
         &mut p.devices,
         &p.exposed,
@@ -505,13 +505,24 @@ pub fn write_json_report(
         render,
         |chunk| {
             if failed.is_none() {
+                let text = match chunk.text.split_first() {
+                    Some((_comma, rest)) if !any => rest,
+                    _ => &chunk.text[..],
+                };
+                any |= !chunk.text.is_empty();
                 failed = match chunk.failed {
                     Some(e) => Some(e),
-                    None => out.write_all(&chunk.text).err(),
+                    None => out.write_all(text).err(),
                 };
             }
         },
     );
+    // Freeing every device's evidence, addresses and services took the
+    // last 6-7 ms of home-mix's report: another thread frees them while
+    // this one writes the events and returns (at the end of `iotwatch
+    // analyze`, the process exits without waiting for it).
+    let devices = std::mem::take(&mut p.devices);
+    std::thread::spawn(move || drop(devices));
     if let Some(e) = failed {
         return Err(e);
     }

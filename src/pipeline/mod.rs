@@ -22,8 +22,9 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::capture::{CaptureError, Frame, LinkType, Nanos, SharedMap, Timeline, prefetch};
 use crate::detect::scan::ScanDetector;
+use crate::event::Event;
 use crate::flow::{ALL_BUCKETS, FlowStats, SHARD_BUCKETS as BUCKETS, Timeouts};
-use crate::inventory::Inventory;
+use crate::inventory::{Device, DeviceKey};
 use crate::netconf::HomeNets;
 use crate::proto::{Output, Registry};
 
@@ -100,11 +101,13 @@ impl Counters {
     }
 }
 
-/// Everything a run found, merged over workers.
+/// Everything a run found: counters and events merged over the workers,
+/// devices still in each worker's list.
 pub struct Analysis {
     pub counters: Counters,
-    pub inventory: Inventory,
-    pub scans: ScanDetector,
+    /// Each worker's devices in key order, merged as the report reads them
+    /// (`inventory::key_chunks`).
+    pub devices: Vec<Vec<(DeviceKey, Device)>>,
     pub out: Output,
     pub first_ts: Option<Nanos>,
     pub last_ts: Option<Nanos>,
@@ -138,50 +141,61 @@ pub fn run(
     } else {
         run_sharded(timeline, &config, &registry, &mut span, progress)?
     };
-    if config.threads > 1 {
-        // With the workers done a core is free while this thread merges
-        // their findings: the report's signature tables load there.
-        std::thread::spawn(crate::signatures::load_report_tables);
-    }
-    // The other workers' findings fold into the first's.
-    let mut results = results.into_iter();
-    let first = results.next().expect("at least one worker");
-    let (mut counters, mut scans) = (first.counters, first.scans);
-    let mut inventories = vec![first.inventory];
+    let mut counters = Counters::default();
+    let mut devices = Vec::with_capacity(results.len());
+    let mut scans = Vec::with_capacity(results.len());
     // Only the events are left to hand on (the facts went to the inventory).
-    let mut out = Output {
-        events: first.out.events,
-        ..Output::default()
-    };
+    let mut events = Vec::new();
     for r in results {
         counters.add(&r.counters);
-        inventories.push(r.inventory);
-        scans.merge(r.scans);
-        out.events.extend(r.out.events);
+        devices.push(r.devices);
+        scans.push(r.scans);
+        events.extend(r.out.events);
     }
-    // Inventories fold into the one with the most devices, so the fewest are
-    // merged one by one (home-mix, two threads: 10,700 into 19,831 rather
-    // than the other way round, 14 -> 8 ms on the one thread left working).
-    // The devices come out the same either way.
-    let largest = (0..inventories.len())
-        .max_by_key(|&i| (inventories[i].tracked(), std::cmp::Reverse(i)))
-        .expect("at least one worker");
-    let mut inventory = inventories.swap_remove(largest);
-    for other in inventories {
-        inventory.merge(other);
-    }
-    out.events.extend(scans.events(&config.home));
-    let brute = crate::detect::credentials::bruteforce_events(&out.events, &config.home);
-    out.events.extend(brute);
-    crate::detect::credentials::link_scans_and_bruteforce(&mut out.events);
+    let events = if config.threads > 1 {
+        // With the workers done, another core merges their scan findings
+        // (10-13 ms of home-mix) and loads the support table (3 ms) while
+        // this one loads the device rules and the OUI table (15 ms) for the
+        // report; the devices are merged as they are reported.
+        std::thread::scope(|s| {
+            let merging = s.spawn(|| {
+                let events = finish_events(scans, events, &config.home);
+                crate::signatures::support::SupportDb::builtin();
+                events
+            });
+            crate::signatures::load_report_tables();
+            merging
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    } else {
+        finish_events(scans, events, &config.home)
+    };
     Ok(Analysis {
         counters,
-        inventory,
-        scans,
-        out,
+        devices,
+        out: Output {
+            events,
+            ..Output::default()
+        },
         first_ts: span.first,
         last_ts: span.last,
     })
+}
+
+/// The workers' events with those of their merged scan findings: scans,
+/// brute force, and the links between them.
+fn finish_events(scans: Vec<ScanDetector>, mut events: Vec<Event>, home: &HomeNets) -> Vec<Event> {
+    let mut scans = scans.into_iter();
+    let mut all = scans.next().unwrap_or_default();
+    for s in scans {
+        all.merge(s);
+    }
+    events.extend(all.events(home));
+    let brute = crate::detect::credentials::bruteforce_events(&events, home);
+    events.extend(brute);
+    crate::detect::credentials::link_scans_and_bruteforce(&mut events);
+    events
 }
 
 #[derive(Default)]

@@ -11,7 +11,7 @@ use crate::detect::scan::{ScanDetector, Syn, odd_tcp_flags};
 use crate::flow::{
     ActiveApp, App, Chunk, EndReason, Flow, FlowTable, PacketView, SHARD_BUCKETS, Side, Stream,
 };
-use crate::inventory::{Inventory, SynSignature};
+use crate::inventory::{Device, DeviceKey, Inventory, SynSignature};
 use crate::proto::{Dir, Endpoint, FlowInfo, L4, Output, PROBE_PACKETS, Probe, Progress, Registry};
 
 use super::{Config, Counters};
@@ -28,7 +28,9 @@ pub struct Worker {
 
 /// What a worker hands back at the end.
 pub struct WorkerResult {
-    pub inventory: Inventory,
+    /// Its devices in key order (`Inventory::into_sorted`), sorted here
+    /// while the other workers finish too.
+    pub devices: Vec<(DeviceKey, Device)>,
     pub scans: ScanDetector,
     pub out: Output,
     pub counters: Counters,
@@ -219,7 +221,7 @@ impl Worker {
         self.counters.flows = self.flows.stats();
         self.counters.decode_errors += std::mem::take(&mut self.out.decode_errors);
         WorkerResult {
-            inventory: self.inventory,
+            devices: self.inventory.into_sorted(),
             scans: self.scans,
             out: self.out,
             counters: self.counters,
