@@ -90,8 +90,14 @@ impl<'a> OuiDb<'a> {
                 .ok()
                 .map(|i| list[i].1 as usize)
         })?;
-        let row = self.text[at..].lines().next().unwrap_or_default();
-        let field = |i: usize| row.split('\t').nth(i).unwrap_or_default().trim();
+        // Split by bytes: a row is some 50 of them, too few for a searcher
+        // to pay for itself (`str::split` took 3 % of home-mix's report).
+        let row = &self.text.as_bytes()[at..];
+        let row = &row[..memchr::memchr(b'\n', row).unwrap_or(row.len())];
+        let field = |i: usize| {
+            let f = row.split(|&b| b == b'\t').nth(i).unwrap_or_default();
+            std::str::from_utf8(f).unwrap_or_default().trim()
+        };
         Some(OuiEntry {
             organization: field(self.columns[0]),
             source: field(self.columns[1]),
