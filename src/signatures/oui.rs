@@ -61,7 +61,10 @@ impl<'a> OuiDb<'a> {
             let value = u64::from_str_radix(prefix, 16)
                 .map_err(|_| r.error(format!("prefix '{prefix}' is not hex")))?;
             r.get("organization")?;
-            db.columns = [r.column("organization")?, r.column("source")?];
+            if db.is_empty() {
+                // Every row has the header's columns.
+                db.columns = [r.column("organization")?, r.column("source")?];
+            }
             let at = r.start_in(text);
             if let Some((_, list)) = db.by_bits.iter_mut().find(|(b, _)| *b == bits) {
                 list.push((value, at));
