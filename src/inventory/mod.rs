@@ -614,11 +614,6 @@ impl Inventory {
         }
     }
 
-    /// Devices tracked, whether seen sending or only addressed.
-    pub fn tracked(&self) -> usize {
-        self.devices.len()
-    }
-
     /// The devices seen sending, in no set order, to look at while the
     /// capture goes on (live monitor).
     pub fn devices_mut(&mut self) -> impl Iterator<Item = (DeviceKey, &mut Device)> {
@@ -635,11 +630,6 @@ impl Inventory {
         if let Some(d) = self.device(key) {
             d.merge(old);
         }
-    }
-
-    /// The devices seen sending, in key order.
-    pub fn into_devices(self) -> Vec<(DeviceKey, Device)> {
-        merge_all(vec![self.into_sorted()])
     }
 
     /// Every device, seen sending or not (another worker may have seen it

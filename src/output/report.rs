@@ -310,7 +310,6 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
     // side of a default login, matched by address (devices hold only home
     // addresses, so a router is not blamed for the Internet hosts behind it).
     let exposed = analysis
-        .out
         .events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -323,7 +322,7 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
         capture,
         devices: analysis.devices,
         exposed,
-        events: analysis.out.events,
+        events: analysis.events,
     }
 }
 

@@ -26,7 +26,7 @@ use crate::event::Event;
 use crate::flow::{ALL_BUCKETS, FlowStats, SHARD_BUCKETS as BUCKETS, Timeouts};
 use crate::inventory::{Device, DeviceKey};
 use crate::netconf::HomeNets;
-use crate::proto::{Output, Registry};
+use crate::proto::Registry;
 
 pub use worker::{Worker, WorkerResult};
 
@@ -108,7 +108,8 @@ pub struct Analysis {
     /// Each worker's devices in key order, merged as the report reads them
     /// (`inventory::key_chunks`).
     pub devices: Vec<Vec<(DeviceKey, Device)>>,
-    pub out: Output,
+    /// Events of every kind (the facts went to the inventory).
+    pub events: Vec<Event>,
     pub first_ts: Option<Nanos>,
     pub last_ts: Option<Nanos>,
 }
@@ -144,7 +145,6 @@ pub fn run(
     let mut counters = Counters::default();
     let mut devices = Vec::with_capacity(results.len());
     let mut scans = Vec::with_capacity(results.len());
-    // Only the events are left to hand on (the facts went to the inventory).
     let mut events = Vec::new();
     for r in results {
         counters.add(&r.counters);
@@ -174,10 +174,7 @@ pub fn run(
     Ok(Analysis {
         counters,
         devices,
-        out: Output {
-            events,
-            ..Output::default()
-        },
+        events,
         first_ts: span.first,
         last_ts: span.last,
     })
