@@ -351,13 +351,16 @@ impl ScanDetector {
         s.arp_targets.insert(hash_addr(addr16(target)), budget);
     }
 
-    pub fn merge(&mut self, other: ScanDetector) {
+    /// Adds `other`'s findings. Its sources are merged or moved out, not
+    /// freed: it may have been allocated on another thread, whose heap
+    /// another thread may be using (see `pipeline::run`).
+    pub fn merge(&mut self, other: &mut ScanDetector) {
         self.evicted += other.evicted;
-        for (k, o) in other.sources {
-            match self.sources.get_mut(&k) {
-                Some(s) => s.merge(&o),
+        for (k, o) in &mut other.sources {
+            match self.sources.get_mut(k) {
+                Some(s) => s.merge(o),
                 None => {
-                    self.sources.insert(k, o);
+                    self.sources.insert(*k, std::mem::take(o));
                 }
             }
         }

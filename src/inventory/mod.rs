@@ -291,10 +291,11 @@ impl Device {
     /// device has hundreds, and scanning them all for each new value (and
     /// for each one merged from another worker) compared strings by the
     /// thousand.
-    fn add_evidence(&mut self, key: EvidenceKey, value: String) {
+    fn add_evidence(&mut self, key: EvidenceKey, value: impl AsRef<str> + Into<String>) {
         let from = self.evidence.partition_point(|(k, _)| *k < key);
         let of_kind = self.evidence[from..].partition_point(|(k, _)| *k == key);
-        let at = match self.evidence[from..from + of_kind].binary_search_by(|(_, v)| v.cmp(&value))
+        let at = match self.evidence[from..from + of_kind]
+            .binary_search_by(|(_, v)| v.as_str().cmp(value.as_ref()))
         {
             Ok(_) => return,
             Err(at) => from + at,
@@ -309,7 +310,7 @@ impl Device {
             }
             self.evidence.remove(from + of_kind - 1);
         }
-        self.evidence.insert(at, (key, value));
+        self.evidence.insert(at, (key, value.into()));
     }
 
     /// Keeps the `MAX_SYNS` least signatures, not the first ones: which
@@ -331,7 +332,10 @@ impl Device {
     }
 
     /// Folds another worker's view of the same device in.
-    fn merge(&mut self, o: Device) {
+    /// Adds what `o` holds. `o` is read, not consumed: it may have been
+    /// allocated on another thread, and freeing its parts here would free
+    /// into that thread's heap while it is busy (see `inventory::merge`).
+    fn merge(&mut self, o: &Device) {
         if o.seen_as_source {
             if !self.seen_as_source || o.first_seen < self.first_seen {
                 self.first_seen = o.first_seen;
@@ -342,20 +346,20 @@ impl Device {
         self.packets += o.packets;
         self.bytes += o.bytes;
         self.ips_dropped += o.ips_dropped;
-        for k in o.evidence_full {
-            if !self.evidence_full.contains(&k) {
-                self.evidence_full.push(k);
+        for k in &o.evidence_full {
+            if !self.evidence_full.contains(k) {
+                self.evidence_full.push(*k);
             }
         }
         self.forwarded += o.forwarded;
-        o.ips.into_iter().for_each(|ip| self.add_ip(ip));
-        for s in o.services {
+        o.ips.iter().for_each(|&ip| self.add_ip(ip));
+        for &s in &o.services {
             insert_least(&mut self.services, s, MAX_SERVICES);
         }
-        for (key, v) in o.evidence {
-            self.add_evidence(key, v);
+        for (key, v) in &o.evidence {
+            self.add_evidence(*key, v.as_str());
         }
-        o.syns.into_iter().flatten().for_each(|s| self.add_syn(s));
+        o.syns.iter().flatten().for_each(|&s| self.add_syn(s));
     }
 }
 
@@ -628,7 +632,7 @@ impl Inventory {
     pub fn restore(&mut self, key: DeviceKey, mut old: Device) {
         old.seen_as_source = true;
         if let Some(d) = self.device(key) {
-            d.merge(old);
+            d.merge(&old);
         }
     }
 

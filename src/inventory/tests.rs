@@ -230,7 +230,7 @@ fn evidence_keeps_the_least_values_of_each_kind_in_any_order() {
     for (i, (k, v)) in values.into_iter().enumerate() {
         if i % 3 == 0 { &mut a } else { &mut b }.add_evidence(k, v);
     }
-    a.merge(b);
+    a.merge(&b);
     assert_eq!(a.evidence, want);
 }
 

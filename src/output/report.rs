@@ -275,6 +275,8 @@ struct Prepared {
     /// Addresses that accepted or were offered a default credential.
     exposed: BTreeSet<IpAddr>,
     events: Vec<Event>,
+    /// Freed with the devices, after the report (see `Analysis`).
+    spent_scans: Vec<crate::detect::scan::ScanDetector>,
 }
 
 fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
@@ -323,6 +325,7 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
         devices: analysis.devices,
         exposed,
         events: analysis.events,
+        spent_scans: analysis.spent_scans,
     }
 }
 
@@ -341,7 +344,7 @@ struct Rendered {
 
 /// Reports each device in key order, in chunks of the workers' device lists
 /// (`inventory::key_chunks`): `make` adds an entry to a chunk's accumulator
-/// (for JSON, its rendered text), `sink` takes each chunk's in order, and
+/// (for JSON, its rendered text), `sink` is lent each chunk's in order, and
 /// the devices' `end_of_support` events are returned. With `threads` > 1
 /// this thread and one other each take the next chunk not yet taken, merge
 /// its devices, identify them and make their entries, and `sink` takes them
@@ -349,14 +352,14 @@ struct Rendered {
 /// other the odd), each waited for the other 3-17 ms of home-mix's 50. A
 /// chunk travels between threads whole: one allocation to hand over and
 /// free, not one per device (which made the two threads contend for the
-/// allocator).
+/// allocator), and goes back to be freed by the thread that made it.
 fn report_devices<A: Default + Send>(
     lists: &mut [Vec<(DeviceKey, Device)>],
     exposed: &BTreeSet<IpAddr>,
     opts: ReportOptions,
     threads: usize,
     make: impl Fn(DeviceReport, &mut A) + Sync,
-    mut sink: impl FnMut(A),
+    mut sink: impl FnMut(&mut A),
 ) -> Vec<Event> {
     let report_chunk =
         |reporter: &mut DeviceReporter, chunk: KeyChunk<'_>, eos: &mut Vec<Event>| {
@@ -374,7 +377,7 @@ fn report_devices<A: Default + Send>(
     if threads <= 1 {
         let mut reporter = DeviceReporter::new(opts);
         for chunk in chunks {
-            sink(report_chunk(&mut reporter, chunk, &mut eos));
+            sink(&mut report_chunk(&mut reporter, chunk, &mut eos));
         }
         return eos;
     }
@@ -385,6 +388,10 @@ fn report_devices<A: Default + Send>(
         // Chunks made ahead of the one `sink` waits for: a few in flight,
         // so memory stays a few devices' worth.
         let (tx, rx) = crossbeam_channel::bounded::<(usize, A)>(4);
+        // Its chunks, once written, go back to the other thread to be
+        // freed: freed here, into its heap while it allocates there, they
+        // made the two threads contend for that heap's lock.
+        let (back_tx, back_rx) = crossbeam_channel::bounded::<A>(AHEAD + 8);
         let (report_chunk, take) = (&report_chunk, &take);
         // The signature tables are loaded on first use, 15-25 ms in all
         // (after a sharded analysis, usually during its merge): if not yet,
@@ -394,6 +401,7 @@ fn report_devices<A: Default + Send>(
             let mut reporter = DeviceReporter::new(opts);
             let mut eos = Vec::new();
             while let Some((k, chunk)) = take() {
+                back_rx.try_iter().for_each(drop);
                 let made = report_chunk(&mut reporter, chunk, &mut eos);
                 if tx.send((k, made)).is_err() {
                     break;
@@ -408,8 +416,11 @@ fn report_devices<A: Default + Send>(
         let mut sunk = 0;
         while sunk < count {
             match ahead.remove(&sunk) {
-                Some(made) => {
-                    sink(made);
+                Some((mut made, theirs)) => {
+                    sink(&mut made);
+                    if theirs {
+                        let _ = back_tx.try_send(made);
+                    }
                     sunk += 1;
                 }
                 None => {
@@ -418,15 +429,17 @@ fn report_devices<A: Default + Send>(
                     // already), wait for it.
                     let mine = if ahead.len() < AHEAD { take() } else { None };
                     let (k, made) = match mine {
-                        Some((k, chunk)) => (k, report_chunk(&mut reporter, chunk, &mut eos)),
+                        Some((k, chunk)) => {
+                            (k, (report_chunk(&mut reporter, chunk, &mut eos), false))
+                        }
                         None => match rx.recv() {
-                            Ok(got) => got,
+                            Ok((k, made)) => (k, (made, true)),
                             // The other thread panicked: its join says why.
                             Err(_) => break,
                         },
                     };
                     ahead.insert(k, made);
-                    ahead.extend(rx.try_iter());
+                    ahead.extend(rx.try_iter().map(|(k, made)| (k, (made, true))));
                 }
             }
         }
@@ -458,7 +471,7 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
         *opts,
         1,
         |d, chunk: &mut Vec<DeviceReport>| chunk.push(d),
-        |chunk| devices.extend(chunk),
+        |chunk| devices.append(chunk),
     );
     Report {
         capture: p.capture,
@@ -510,19 +523,19 @@ pub fn write_json_report(
                     _ => &chunk.text[..],
                 };
                 any |= !chunk.text.is_empty();
-                failed = match chunk.failed {
+                failed = match chunk.failed.take() {
                     Some(e) => Some(e),
                     None => out.write_all(text).err(),
                 };
             }
         },
     );
-    // Freeing the devices (addresses, services, the copies merged away)
-    // took the last 2-5 ms of home-mix's report: another thread frees them
+    // Freeing the devices (addresses, services, evidence) and the scan
+    // findings took 6-10 ms of home-mix's run: another thread frees them
     // while this one writes the events and returns (at the end of
     // `iotwatch analyze`, the process exits without waiting for it).
-    let devices = std::mem::take(&mut p.devices);
-    std::thread::spawn(move || drop(devices));
+    let spent = (std::mem::take(&mut p.devices), p.spent_scans);
+    std::thread::spawn(move || drop(spent));
     if let Some(e) = failed {
         return Err(e);
     }

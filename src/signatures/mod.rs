@@ -17,15 +17,6 @@ pub mod vendors;
 
 use std::fmt;
 
-/// Loads the tables the report reads, if not loaded yet (15-25 ms in all),
-/// for a caller with a core to spare before the report needs them.
-pub fn load_report_tables() {
-    devices::DeviceRules::builtin();
-    oui::OuiDb::builtin();
-    support::SupportDb::builtin();
-    vendors::VendorDb::builtin();
-}
-
 /// A signature file that does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct SigError {

@@ -225,10 +225,10 @@ fn split_over_workers_merges_to_the_same_events() {
         one.outcome(v4(CAMERA), v4(x), port, answered, i, i);
         parts[(x % 2) as usize].outcome(v4(CAMERA), v4(x), port, answered, i, i);
     }
-    let [a, b] = parts;
+    let [mut a, mut b] = parts;
     let mut merged = ScanDetector::default();
-    merged.merge(b);
-    merged.merge(a);
+    merged.merge(&mut b);
+    merged.merge(&mut a);
     let j = |d: &ScanDetector| serde_json::to_string(&d.events(&home)).unwrap();
     assert_eq!(j(&one), j(&merged));
 }
