@@ -331,10 +331,10 @@ impl Device {
         }
     }
 
-    /// Folds another worker's view of the same device in.
-    /// Adds what `o` holds. `o` is read, not consumed: it may have been
-    /// allocated on another thread, and freeing its parts here would free
-    /// into that thread's heap while it is busy (see `inventory::merge`).
+    /// Folds another worker's view of the same device in. `o` is read, not
+    /// consumed: it may have been allocated on another thread, and freeing
+    /// its parts here would free into that thread's heap while it is busy
+    /// (see `inventory::merge`).
     fn merge(&mut self, o: &Device) {
         if o.seen_as_source {
             if !self.seen_as_source || o.first_seen < self.first_seen {
