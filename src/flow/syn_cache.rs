@@ -91,6 +91,14 @@ impl SynCache {
         }
     }
 
+    /// Starts fetching the slot of `key` (whose [`FlowKey::fx_hash`] is
+    /// `hash`) into the CPU cache, for an [`SynCache::insert`] a little later.
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey, hash: u64) {
+        let slot: *const Option<SynEntry> = &self.slots[self.index(key, hash)];
+        crate::capture::prefetch(slot.cast());
+    }
+
     /// Takes the SYN of this flow out, if it is cached (`hash`: the key's
     /// [`FlowKey::fx_hash`]).
     pub fn take(&mut self, key: &FlowKey, hash: u64) -> Option<SynEntry> {

@@ -150,6 +150,14 @@ impl FlowTable {
         }
     }
 
+    /// Starts fetching the SYN-cache slot of a SYN with this key: a slot
+    /// of a cache this size is seldom in the CPU's cache, and a scan's SYN
+    /// waited on it (see `Worker::packet`).
+    #[inline]
+    pub fn prefetch_syn(&self, key: &FlowKey) {
+        self.syn.prefetch(key, key.fx_hash());
+    }
+
     pub fn stats(&self) -> FlowStats {
         self.stats
     }
