@@ -85,7 +85,9 @@ impl<'a> KeyChunk<'a> {
     }
 }
 
-/// All of `lists` merged in one go: the devices seen sending, in key order.
+/// All of `lists` merged in one go: the devices seen sending, in key order
+/// (for tests: the report merges a chunk at a time).
+#[cfg(test)]
 pub fn merge_all(mut lists: Vec<Vec<(DeviceKey, Device)>>) -> Vec<(DeviceKey, Device)> {
     key_chunks(&mut lists, usize::MAX)
         .into_iter()

@@ -15,7 +15,9 @@ use crate::flow::Flow;
 use crate::netconf::HomeNets;
 
 mod merge;
-pub use merge::{KeyChunk, key_chunks, merge_all};
+#[cfg(test)]
+pub use merge::merge_all;
+pub use merge::{KeyChunk, key_chunks};
 
 /// Devices one worker tracks. A home network has tens; this bounds a flood of
 /// spoofed source MACs.

@@ -347,8 +347,8 @@ struct Rendered {
 /// (for JSON, its rendered text), `sink` is lent each chunk's in order, and
 /// the devices' `end_of_support` events are returned. With `threads` > 1
 /// this thread and one other each take the next chunk not yet taken, merge
-/// its devices, identify them and make their entries, and `sink` takes them
-/// here in order. Taken in turn instead (this thread the even chunks, the
+/// its devices, identify them and make their entries, and `sink` is lent
+/// them here in order. Taken in turn instead (this thread the even chunks, the
 /// other the odd), each waited for the other 3-17 ms of home-mix's 50. A
 /// chunk travels between threads whole: one allocation to hand over and
 /// free, not one per device (which made the two threads contend for the

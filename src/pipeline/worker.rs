@@ -69,10 +69,11 @@ impl Worker {
         // A SYN goes into the SYN cache last (`FlowTable::update`): its
         // slot, a miss to memory, is fetched while the inventory, the scan
         // detector and the flow key take the packet. On mirai-scan the
-        // insert had waited on it for a quarter of the run.
+        // insert had waited on it for a quarter of the run. Only a SYN pays
+        // for its key twice (here and in its `PacketView`). A later
+        // fragment has no transport header, so it never gets here.
         if let (Some(ip), Transport::Tcp(t)) = (&p.ip, &p.transport)
             && t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
-            && ip.fragment != Fragment::Later
         {
             let (key, _) = FlowKey::of16(ip.src16, ip.dst16, t.src_port, t.dst_port, ip.proto);
             self.flows.prefetch_syn(&key);
