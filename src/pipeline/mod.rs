@@ -2,13 +2,15 @@
 //! inventory, on one thread or sharded over several.
 //!
 //! With one thread, frames go from the reader's buffer straight into the
-//! worker: no channel, no copy. With N threads, the reading thread finds each
-//! frame's address pair and picks a worker by a symmetric hash of it (so both
-//! directions of a conversation, fragments included, meet in one worker). It
-//! runs worker 0 itself on the frames it owns, and puts the others in their
-//! worker's batch: as offsets when the file is memory-mapped (the workers read
-//! the bytes from the map), as copies otherwise. Batches travel through
-//! bounded channels and come back empty to be reused: no allocation per packet.
+//! worker: no channel, no copy. With N threads, the flows are split into
+//! shards, each with its own worker, by a symmetric hash of the 5-tuple (so
+//! both directions of a conversation meet in one shard). The reading thread
+//! hashes each frame and puts it in its shard's batch: as an offset when the
+//! file is memory-mapped (workers read the bytes from the map), as a copy
+//! otherwise. The other threads work through the batches of any shard, one
+//! thread at a time per shard and in order; the reader joins in when they
+//! fall behind. Batches come back empty to be reused: no allocation per
+//! packet.
 
 mod shard;
 mod worker;
@@ -16,6 +18,7 @@ mod worker;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, TryLockError};
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -45,9 +48,12 @@ const BATCH_FRAMES: usize = 8192;
 const BATCH_BYTES: usize = 512 * 1024;
 /// How many frames ahead a worker prefetches a batched frame's headers.
 const PREFETCH_FRAMES: usize = 4;
-/// Batches in flight per worker: bounds the memory between reader and workers
-/// to about `(workers - 1) * (QUEUE_DEPTH + 1) * BATCH_BYTES`.
-const QUEUE_DEPTH: usize = 4;
+/// Batches per shard that can be sent and not yet worked through: bounds the
+/// memory between the reader and the workers (mapped pages included) to about
+/// `shards * (POOL_PER_SHARD + 1) * BATCH_BYTES`. Home-mix, two threads: 5
+/// made its peak RSS 64-66 MiB, 3 60-62 MiB, with no difference in speed
+/// that 20 interleaved runs could tell.
+const POOL_PER_SHARD: usize = 3;
 
 /// Settings for one analysis run.
 #[derive(Clone, Debug)]
@@ -361,40 +367,40 @@ impl Batch {
     }
 }
 
-/// Which worker owns each bucket. Worker 0 runs on the reading thread, which
-/// also reads and hashes every frame and batches the others' frames, so it
-/// gets a smaller share, the other workers splitting the rest evenly. On two
-/// cores the reader takes 24 of the 64 buckets: it works through its own
-/// frames while the worker is behind (see `run_sharded`), and at 24 it then
-/// waits 1-3 ms of a home-mix run for the worker, at 22 16-33 ms (the
-/// worker then waits ~20 ms for the reader; at 26 and more, 40-100 ms).
-/// Mirai-scan would take still more. With three or more workers the reader
-/// has enough to do reading.
-fn bucket_owners(n: usize) -> [u8; BUCKETS] {
+/// Shards the flows are split into with `threads` threads: one per thread
+/// besides the reader's, and at least two, so that the reader has a shard
+/// to work on when the others are busy.
+fn shard_count(threads: usize) -> usize {
+    (threads - 1).max(2)
+}
+
+/// Which shard owns each bucket: the buckets split evenly. Fixed by the
+/// number of shards alone, so the flows each shard holds (and, when its
+/// table is full, evicts) do not depend on which thread worked on them.
+fn bucket_shards(shards: usize) -> [u8; BUCKETS] {
     let mut owners = [0u8; BUCKETS];
-    let own = if n == 2 { 24 } else { 0 };
-    for (b, o) in owners.iter_mut().enumerate().skip(own) {
-        *o = (1 + (b - own) * (n - 1) / (BUCKETS - own)) as u8;
+    for (b, o) in owners.iter_mut().enumerate() {
+        *o = (b * shards / BUCKETS) as u8;
     }
     owners
 }
 
-/// The buckets `worker` owns, as a mask.
-fn mask_of(owners: &[u8; BUCKETS], worker: usize) -> u64 {
+/// The buckets `shard` owns, as a mask.
+fn mask_of(owners: &[u8; BUCKETS], shard: usize) -> u64 {
     owners
         .iter()
         .enumerate()
-        .filter(|&(_, &o)| usize::from(o) == worker)
+        .filter(|&(_, &o)| usize::from(o) == shard)
         .fold(0, |m, (b, _)| m | 1 << b)
 }
 
-/// The batches sent to one worker that it has not read yet, by the map
-/// offset of their first frame: pages from the oldest on stay mapped.
+/// The batches sent to one shard that have not been worked through yet, by
+/// the map offset of their first frame: pages from the oldest on stay mapped.
 #[derive(Default)]
 struct InFlight {
     firsts: VecDeque<usize>,
     sent: usize,
-    /// Batches the worker has read (it counts them).
+    /// Batches worked through (whoever worked on them counts them).
     drained: Arc<AtomicUsize>,
 }
 
@@ -415,6 +421,74 @@ impl InFlight {
     }
 }
 
+/// One shard of the flows: its worker, and the batches waiting for it.
+/// Whichever thread holds the worker takes the shard's next batch, so a
+/// shard's batches are worked through one at a time and in order, by
+/// whichever thread is free: no thread waits while another has a backlog
+/// (with a fixed share for each thread, one waited for the other 50-180 ms
+/// of home-mix's two-thread run, its frames costing more in some stretches
+/// of the capture and less in others, and a VM's cores running at uneven
+/// speeds).
+struct Shard {
+    /// `None` once finished.
+    worker: Mutex<Option<Worker>>,
+    queue: Sender<Batch>,
+    waiting: Receiver<Batch>,
+    drained: Arc<AtomicUsize>,
+}
+
+impl Shard {
+    /// Works through the shard's next waiting batch; returns whether it did.
+    /// With another thread at the shard, it waits for it if `wait`, else
+    /// leaves the batch. A worker that panicked panics here too, in the
+    /// thread that would have waited for it.
+    fn work(&self, spare: &Sender<Batch>, wait: bool) -> bool {
+        if self.waiting.is_empty() {
+            return false;
+        }
+        let mut worker = match self.worker.try_lock() {
+            Ok(w) => w,
+            Err(TryLockError::WouldBlock) if wait => self
+                .worker
+                .lock()
+                .unwrap_or_else(|_| panic!("a pipeline worker panicked")),
+            Err(TryLockError::WouldBlock) => return false,
+            Err(TryLockError::Poisoned(_)) => panic!("a pipeline worker panicked"),
+        };
+        let Ok(mut b) = self.waiting.try_recv() else {
+            return false;
+        };
+        let w = worker.as_mut().expect("worked on only before it finishes");
+        b.drain(|fr| w.frame(fr));
+        self.drained.fetch_add(1, Ordering::Release);
+        // The pool has room for every batch.
+        let _ = spare.try_send(b);
+        true
+    }
+
+    /// Works through whatever is left and finishes the shard's worker: call
+    /// once nothing more will be sent to it.
+    fn finish(&self, spare: &Sender<Batch>) -> WorkerResult {
+        let mut worker = self
+            .worker
+            .lock()
+            .unwrap_or_else(|_| panic!("a pipeline worker panicked"));
+        let w = worker.as_mut().expect("finished once");
+        while let Ok(mut b) = self.waiting.try_recv() {
+            b.drain(|fr| w.frame(fr));
+            let _ = spare.try_send(b);
+        }
+        worker.take().expect("finished once").finish()
+    }
+}
+
+/// Works through one waiting batch of any shard, trying `first` first;
+/// returns whether it found one. Only of a shard no other thread is at
+/// unless `wait`.
+fn work_any(shards: &[Shard], first: usize, spare: &Sender<Batch>, wait: bool) -> bool {
+    (0..shards.len()).any(|k| shards[(first + k) % shards.len()].work(spare, wait))
+}
+
 fn run_sharded(
     timeline: &mut Timeline,
     config: &Arc<Config>,
@@ -422,145 +496,175 @@ fn run_sharded(
     span: &mut Span,
     progress: ProgressFn<'_>,
 ) -> Result<Vec<WorkerResult>, CaptureError> {
-    let n = config.threads;
-    let owners = bucket_owners(n);
-    let mut senders: Vec<Sender<Batch>> = Vec::with_capacity(n - 1);
-    let mut handles = Vec::with_capacity(n - 1);
-    let mut spare: Vec<Receiver<Batch>> = Vec::with_capacity(n - 1);
-    let in_flight: Vec<InFlight> = (1..n).map(|_| InFlight::default()).collect();
-    for i in 1..n {
-        let (tx, rx) = bounded::<Batch>(QUEUE_DEPTH);
-        let (back_tx, back_rx) = bounded::<Batch>(QUEUE_DEPTH + 2);
-        for _ in 0..QUEUE_DEPTH + 1 {
-            back_tx.send(Batch::new()).expect("fresh channel has room");
-        }
-        let mut w = Worker::new(config.clone(), registry.clone(), mask_of(&owners, i));
-        let drained = in_flight[i - 1].drained.clone();
-        handles.push(thread::spawn(move || {
-            for mut b in rx {
-                b.drain(|fr| w.frame(fr));
-                drained.fetch_add(1, Ordering::Release);
-                // The reader may have finished and dropped its side: fine.
-                let _ = back_tx.send(b);
-            }
-            w.finish()
-        }));
-        senders.push(tx);
-        spare.push(back_rx);
+    let helpers = config.threads - 1;
+    let count = shard_count(config.threads);
+    let owners = bucket_shards(count);
+    let pool = count * POOL_PER_SHARD;
+    let (spare_tx, spare) = bounded::<Batch>(pool + count);
+    for _ in 0..pool {
+        spare_tx.send(Batch::new()).expect("fresh pool has room");
     }
-    let mut mine = Worker::new(config.clone(), registry.clone(), mask_of(&owners, 0));
-    // This thread's own frames of a mapped file wait in a batch as well,
-    // and are worked through when it fills or, sooner, when a worker's
-    // queue is full: the reader then does its own share instead of waiting
-    // for the worker. A stream's frames are worked through at once, as
-    // keeping them would mean copying them.
-    let mut own = Batch::new();
-    let mut feeds = Feeds {
-        current: spare
-            .iter()
-            .map(|r| r.recv().expect("spare batch"))
-            .collect(),
-        spare,
-        senders,
-        in_flight,
-    };
+    let shards: Vec<Shard> = (0..count)
+        .map(|k| {
+            let (queue, waiting) = bounded::<Batch>(pool + count);
+            Shard {
+                worker: Mutex::new(Some(Worker::new(
+                    config.clone(),
+                    registry.clone(),
+                    mask_of(&owners, k),
+                ))),
+                queue,
+                waiting,
+                drained: Arc::default(),
+            }
+        })
+        .collect();
     let mapping = timeline.mapping().cloned();
     let mut read = 0u64;
-    let result = timeline.run(|fr| {
-        span.see(fr.ts);
-        read += fr.data.len() as u64;
-        if span.frames.is_multiple_of(65_536) {
-            progress(read);
-        }
-        let owner = usize::from(owners[shard::bucket(&fr)]);
-        if owner == 0 && mapping.is_none() {
-            mine.frame(&fr);
-            return;
-        }
-        let b = match owner {
-            0 => &mut own,
-            _ => &mut feeds.current[owner - 1],
+    // Rung after each batch sent: wakes a helper with nothing to do.
+    let (doorbell, rings) = bounded::<()>(helpers);
+    thread::scope(|scope| {
+        let (shards, spare_tx) = (&shards, &spare_tx);
+        let helping: Vec<_> = (0..helpers)
+            .map(|i| {
+                let rings = rings.clone();
+                scope.spawn(move || {
+                    // Each helper keeps to a shard of its own while it has
+                    // work (its flows stay in its core's cache), and helps
+                    // with the others' when it has none.
+                    let mine = (i + 1) % count;
+                    loop {
+                        // A batch waiting for a shard the reader is at is
+                        // worth waiting for: the reader works through one
+                        // batch at a time, then goes back to reading.
+                        if work_any(shards, mine, spare_tx, false)
+                            || work_any(shards, mine, spare_tx, true)
+                        {
+                            continue;
+                        }
+                        if rings.recv().is_err() {
+                            break;
+                        }
+                    }
+                    // Everything is sent: the helper of a shard finishes it.
+                    (i + 1 < count).then(|| shards[i + 1].finish(spare_tx))
+                })
+            })
+            .collect();
+        drop(rings);
+        // Made here, so that a panic on this thread drops the doorbell and
+        // the helpers stop before the scope waits for them.
+        let mut feeds = Feeds {
+            current: (0..count).map(|_| Batch::new()).collect(),
+            in_flight: shards
+                .iter()
+                .map(|s| InFlight {
+                    drained: s.drained.clone(),
+                    ..InFlight::default()
+                })
+                .collect(),
+            doorbell: Some(doorbell),
         };
-        match &mapping {
-            Some(map) => b.push_mapped(&fr, map),
-            None => b.push(&fr),
-        }
-        if !b.full() {
-            return;
-        }
-        if owner == 0 {
-            // A worker with nothing queued gets what is batched for it
-            // first, and works while this thread works through its own.
-            for i in 0..feeds.current.len() {
-                if feeds.starving(i)
-                    && let Ok(fresh) = feeds.spare[i].try_recv()
-                {
-                    feeds.hand_on(i, fresh, &own, &mapping);
-                }
+        let result = timeline.run(|fr| {
+            span.see(fr.ts);
+            read += fr.data.len() as u64;
+            if span.frames.is_multiple_of(65_536) {
+                progress(read);
             }
-            own.drain(|f| mine.frame(f));
-            return;
-        }
-        let i = owner - 1;
-        let fresh = feeds.spare[i].try_recv().unwrap_or_else(|_| {
-            own.drain(|f| mine.frame(f));
-            feeds.spare[i].recv().expect("worker alive")
+            let k = usize::from(owners[shard::bucket(&fr)]);
+            let b = &mut feeds.current[k];
+            match &mapping {
+                Some(map) => b.push_mapped(&fr, map),
+                None => b.push(&fr),
+            }
+            if !b.full() {
+                return;
+            }
+            // Reading comes first: it feeds every thread. Only with every
+            // batch of the pool waiting does this thread work through one.
+            let fresh = loop {
+                if let Ok(b) = spare.try_recv() {
+                    break b;
+                }
+                if !work_any(shards, 0, spare_tx, false) {
+                    break wait_for_spare(&spare, shards);
+                }
+            };
+            feeds.send(k, fresh, shards, &mapping);
         });
-        feeds.hand_on(i, fresh, &own, &mapping);
-    });
-    own.drain(|f| mine.frame(f));
-    feeds.close();
-    let mut results = vec![mine.finish()];
-    results.extend(
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-    );
-    result?;
-    Ok(results)
+        feeds.close(shards);
+        // The rest, with the helpers, then this thread's own shard.
+        while work_any(shards, 0, spare_tx, false) {}
+        let mut results = vec![shards[0].finish(spare_tx)];
+        for h in helping {
+            results.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        result.map(|()| results)
+    })
 }
 
-/// The reader's side of the workers' queues: the batch it fills for each,
-/// the emptied batches coming back, and which of those sent are unread.
+/// Waits for an emptied batch, while other threads work on every shard that
+/// has batches waiting. A worker that panicked panics here too.
+fn wait_for_spare(spare: &Receiver<Batch>, shards: &[Shard]) -> Batch {
+    loop {
+        match spare.recv_timeout(std::time::Duration::from_millis(10)) {
+            Ok(b) => return b,
+            Err(_) => {
+                if shards.iter().any(|s| s.worker.is_poisoned()) {
+                    panic!("a pipeline worker panicked");
+                }
+            }
+        }
+    }
+}
+
+/// The reader's side of the shards' queues: the batch it fills for each,
+/// and which of those sent are not worked through yet.
 struct Feeds {
     current: Vec<Batch>,
-    spare: Vec<Receiver<Batch>>,
-    senders: Vec<Sender<Batch>>,
     in_flight: Vec<InFlight>,
+    /// `None` once everything is sent.
+    doorbell: Option<Sender<()>>,
 }
 
 impl Feeds {
-    /// Worker `i` has nothing queued, and something is batched for it.
-    fn starving(&self, i: usize) -> bool {
-        self.senders[i].is_empty() && !self.current[i].is_empty()
-    }
-
-    /// Sends worker `i`'s batch on, `fresh` taking its place, and moves the
+    /// Sends shard `k`'s batch on, `fresh` taking its place, and moves the
     /// mark below which mapped pages may be released to the oldest frame
-    /// still to be read (in flight, batched, or in the reader's `own`).
-    fn hand_on(&mut self, i: usize, fresh: Batch, own: &Batch, mapping: &Option<Arc<SharedMap>>) {
-        let full = std::mem::replace(&mut self.current[i], fresh);
+    /// still to be read (sent, or still batched).
+    fn send(&mut self, k: usize, fresh: Batch, shards: &[Shard], mapping: &Option<Arc<SharedMap>>) {
+        let full = std::mem::replace(&mut self.current[k], fresh);
         if let Some(map) = mapping {
-            self.in_flight[i].sent(&full);
+            self.in_flight[k].sent(&full);
             let oldest = self
                 .in_flight
                 .iter_mut()
                 .zip(&self.current)
                 .filter_map(|(f, c)| f.oldest().or(c.first_mapped()))
-                .chain(own.first_mapped())
                 .min();
             map.set_in_use_from(oldest.unwrap_or(usize::MAX));
         }
-        self.senders[i].send(full).expect("worker alive");
+        // The queue has room for every batch of the pool.
+        shards[k]
+            .queue
+            .send(full)
+            .expect("the queue outlives the run");
+        if let Some(d) = &self.doorbell {
+            let _ = d.try_send(());
+        }
     }
 
-    /// Sends the last batches and closes the queues: the workers finish.
-    fn close(self) {
-        for (b, sender) in self.current.into_iter().zip(&self.senders) {
+    /// Sends the last batches and tells the helpers nothing more will come.
+    fn close(&mut self, shards: &[Shard]) {
+        for (k, b) in self.current.iter_mut().enumerate() {
             if !b.is_empty() {
-                sender.send(b).expect("worker alive");
+                let b = std::mem::take(b);
+                shards[k].queue.send(b).expect("the queue outlives the run");
+                if let Some(d) = &self.doorbell {
+                    let _ = d.try_send(());
+                }
             }
         }
+        self.doorbell = None;
     }
 }
 
@@ -639,15 +743,24 @@ mod tests {
 
     #[test]
     fn bucket_shares() {
-        let two = bucket_owners(2);
-        assert_eq!(two.iter().filter(|&&o| o == 0).count(), 24);
-        assert_eq!(two.iter().filter(|&&o| o == 1).count(), 40);
-        // Four workers: the reader none, the other three 64 between them.
-        let four = bucket_owners(4);
-        assert_eq!(four.iter().filter(|&&o| o == 0).count(), 0);
-        for w in 1..4u8 {
-            let c = four.iter().filter(|&&o| o == w).count();
-            assert!((21..=22).contains(&c), "worker {w}: {c}");
+        // Two and three threads: two shards of 32 buckets.
+        assert_eq!(shard_count(2), 2);
+        assert_eq!(shard_count(3), 2);
+        let two = bucket_shards(2);
+        assert_eq!(two.iter().filter(|&&o| o == 0).count(), 32);
+        assert_eq!(two.iter().filter(|&&o| o == 1).count(), 32);
+        // Four threads: three shards, 64 buckets between them.
+        assert_eq!(shard_count(4), 3);
+        let three = bucket_shards(3);
+        for k in 0..3u8 {
+            let c = three.iter().filter(|&&o| o == k).count();
+            assert!((21..=22).contains(&c), "shard {k}: {c}");
         }
+        let masks: Vec<u64> = (0..3).map(|k| mask_of(&three, k)).collect();
+        assert_eq!(masks[0] | masks[1] | masks[2], u64::MAX);
+        assert_eq!(
+            masks[0] & masks[1] | masks[1] & masks[2] | masks[0] & masks[2],
+            0
+        );
     }
 }
