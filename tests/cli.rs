@@ -364,4 +364,6 @@ fn same_report_whatever_the_threads_when_caps_are_reached() {
     assert_eq!(of("query"), iotwatch::inventory::MAX_VALUES, "{device}");
     assert_eq!(one, common::analyze_json(&[&path], 2), "two threads");
     assert_eq!(one, common::analyze_json(&[&path], 3), "three threads");
+    // More shards than cores, each worked on by whichever thread is free.
+    assert_eq!(one, common::analyze_json(&[&path], 8), "eight threads");
 }
