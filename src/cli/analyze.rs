@@ -23,7 +23,7 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Worker threads; 1 runs everything on the reading thread [default: number of cores]
+    /// Threads in all; 1 runs everything on the reading thread [default: number of cores]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
