@@ -393,10 +393,8 @@ fn report_devices<A: Default + Send>(
         // made the two threads contend for that heap's lock.
         let (back_tx, back_rx) = crossbeam_channel::bounded::<A>(AHEAD + 8);
         let (report_chunk, take) = (&report_chunk, &take);
-        // The signature tables are loaded on first use, 15-25 ms in all
-        // (after a sharded analysis, usually during its merge): if not yet,
-        // the other thread compiles the device rules while this one parses
-        // the OUI and support tables, then each makes its reporter.
+        // The signature tables are loaded by now: a sharded analysis loads
+        // them as it merges its findings (`pipeline::run`).
         let other = scope.spawn(move || {
             let mut reporter = DeviceReporter::new(opts);
             let mut eos = Vec::new();
@@ -409,8 +407,6 @@ fn report_devices<A: Default + Send>(
             }
             eos
         });
-        crate::signatures::oui::OuiDb::builtin();
-        crate::signatures::support::SupportDb::builtin();
         let mut reporter = DeviceReporter::new(opts);
         let mut ahead = std::collections::BTreeMap::new();
         let mut sunk = 0;

@@ -166,10 +166,10 @@ pub fn run(
         // With the workers done, another core loads most of the signature
         // tables the report reads (device rules 7 ms, support periods 3 ms)
         // while this one merges the scan findings (5-6 ms of home-mix) and
-        // loads the OUI table (6 ms). The findings are merged into this
-        // thread's own worker's and the others' are not freed here: done on
-        // the other core, or freed at once, the merge wrote into and freed
-        // to the heap the other thread was allocating from, and the two
+        // loads the OUI table (6 ms). The findings are merged into the
+        // first shard's and the others' are not freed here: done on the
+        // other core, or freed at once, the merge wrote into and freed to
+        // the heap the other thread was allocating from, and the two
         // contended for its lock (10-13 ms). The devices are merged as they
         // are reported.
         std::thread::scope(|s| {
@@ -455,10 +455,20 @@ impl Shard {
             Err(TryLockError::WouldBlock) => return false,
             Err(TryLockError::Poisoned(_)) => panic!("a pipeline worker panicked"),
         };
+        // Finished while this thread waited for it: its queue was emptied
+        // first, and nothing more is sent to it.
+        let Some(w) = worker.as_mut() else {
+            return false;
+        };
+        self.next(w, spare)
+    }
+
+    /// Works `w`, the shard's worker (its lock held), through the next
+    /// waiting batch and returns the batch to the pool; false if none waits.
+    fn next(&self, w: &mut Worker, spare: &Sender<Batch>) -> bool {
         let Ok(mut b) = self.waiting.try_recv() else {
             return false;
         };
-        let w = worker.as_mut().expect("worked on only before it finishes");
         b.drain(|fr| w.frame(fr));
         self.drained.fetch_add(1, Ordering::Release);
         // The pool has room for every batch.
@@ -474,10 +484,7 @@ impl Shard {
             .lock()
             .unwrap_or_else(|_| panic!("a pipeline worker panicked"));
         let w = worker.as_mut().expect("finished once");
-        while let Ok(mut b) = self.waiting.try_recv() {
-            b.drain(|fr| w.frame(fr));
-            let _ = spare.try_send(b);
-        }
+        while self.next(w, spare) {}
         worker.take().expect("finished once").finish()
     }
 }
@@ -643,11 +650,13 @@ impl Feeds {
                 .min();
             map.set_in_use_from(oldest.unwrap_or(usize::MAX));
         }
+        self.enqueue(&shards[k], full);
+    }
+
+    /// Queues a batch for its shard and wakes a helper with nothing to do.
+    fn enqueue(&self, shard: &Shard, b: Batch) {
         // The queue has room for every batch of the pool.
-        shards[k]
-            .queue
-            .send(full)
-            .expect("the queue outlives the run");
+        shard.queue.send(b).expect("the queue outlives the run");
         if let Some(d) = &self.doorbell {
             let _ = d.try_send(());
         }
@@ -655,13 +664,10 @@ impl Feeds {
 
     /// Sends the last batches and tells the helpers nothing more will come.
     fn close(&mut self, shards: &[Shard]) {
-        for (k, b) in self.current.iter_mut().enumerate() {
-            if !b.is_empty() {
-                let b = std::mem::take(b);
-                shards[k].queue.send(b).expect("the queue outlives the run");
-                if let Some(d) = &self.doorbell {
-                    let _ = d.try_send(());
-                }
+        for (k, shard) in shards.iter().enumerate() {
+            if !self.current[k].is_empty() {
+                let b = std::mem::take(&mut self.current[k]);
+                self.enqueue(shard, b);
             }
         }
         self.doorbell = None;
