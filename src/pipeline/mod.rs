@@ -252,18 +252,30 @@ pub struct Batch {
     data: Vec<u8>,
     /// The capture file's map, once a frame in it has been pushed.
     map: Option<Arc<SharedMap>>,
-    /// (timestamp, link type, where the bytes are, captured length, wire length)
-    frames: Vec<(Nanos, LinkType, At, u32, u32)>,
+    frames: Vec<Entry>,
+    /// The link type of the frames from an index on, at each index where it
+    /// changes: kept apart, as it seldom does, so that an entry is 24 bytes
+    /// rather than 40. Each entry is written on the reader's core and read
+    /// on another's, its cache line moving between them each time a batch
+    /// is reused: the reader's batching took 54 ms of home-mix's CPU with
+    /// 40-byte entries, 36 ms with these (perf, 4 two-thread runs each).
+    links: Vec<(u32, LinkType)>,
 }
 
-/// Where a batched frame's bytes are.
+/// A batched frame.
 #[derive(Clone, Copy)]
-enum At {
-    /// Offset in the batch's own buffer.
-    Copied(u32),
-    /// Offset in the capture file's map.
-    Mapped(usize),
+struct Entry {
+    ts: Nanos,
+    /// Where its bytes are: an offset in the capture file's map, or with
+    /// [`COPIED`] set, in the batch's own buffer.
+    at: u64,
+    /// Captured length.
+    len: u32,
+    orig_len: u32,
 }
+
+/// Marks an [`Entry`]'s offset as one in the batch's own buffer.
+const COPIED: u64 = 1 << 63;
 
 impl Default for Batch {
     fn default() -> Self {
@@ -287,6 +299,7 @@ impl Batch {
             data: Vec::with_capacity(bytes + bytes.min(65_536)),
             map: None,
             frames: Vec::with_capacity(frames),
+            links: Vec::new(),
         }
     }
 
@@ -305,9 +318,9 @@ impl Batch {
     /// Copies the frame in.
     #[inline]
     pub fn push(&mut self, fr: &Frame<'_>) {
-        let off = self.data.len() as u32;
+        let off = self.data.len() as u64;
         self.data.extend_from_slice(fr.data);
-        self.add(fr, At::Copied(off));
+        self.add(fr, off | COPIED);
     }
 
     /// Records where in `map` the frame lies, or copies it in if it is not
@@ -323,22 +336,29 @@ impl Batch {
         if self.map.is_none() {
             self.map = Some(map.clone());
         }
-        self.add(fr, At::Mapped(offset));
+        self.add(fr, offset as u64);
     }
 
     /// Where in the map the batch's first mapped frame lies.
     fn first_mapped(&self) -> Option<usize> {
-        self.frames.iter().find_map(|f| match f.2 {
-            At::Mapped(off) => Some(off),
-            At::Copied(_) => None,
-        })
+        self.frames
+            .iter()
+            .find(|f| f.at & COPIED == 0)
+            .map(|f| f.at as usize)
     }
 
     #[inline]
-    fn add(&mut self, fr: &Frame<'_>, at: At) {
+    fn add(&mut self, fr: &Frame<'_>, at: u64) {
+        if self.links.last().is_none_or(|&(_, l)| l != fr.link) {
+            self.links.push((self.frames.len() as u32, fr.link));
+        }
         self.bytes += fr.data.len();
-        self.frames
-            .push((fr.ts, fr.link, at, fr.data.len() as u32, fr.orig_len));
+        self.frames.push(Entry {
+            ts: fr.ts,
+            at,
+            len: fr.data.len() as u32,
+            orig_len: fr.orig_len,
+        });
     }
 
     /// Hands each frame to `f`, then empties the batch for reuse.
@@ -358,30 +378,43 @@ impl Batch {
         stop: impl Fn() -> bool,
     ) -> Option<usize> {
         let map: &[u8] = self.map.as_deref().map_or(&[], |m| &m[..]);
-        let bytes = |at: At, len: u32| match at {
-            At::Copied(off) => &self.data[off as usize..][..len as usize],
-            At::Mapped(off) => &map[off..][..len as usize],
+        let bytes = |e: &Entry| {
+            let at = (e.at & !COPIED) as usize;
+            let from = if e.at & COPIED != 0 { &self.data } else { map };
+            &from[at..][..e.len as usize]
         };
-        for (i, &(ts, link, at, len, orig_len)) in self.frames.iter().enumerate().skip(from) {
+        // The link-type run the `from`-th frame is in, and where the next begins.
+        let mut run = self.links.partition_point(|&(i, _)| i as usize <= from);
+        let mut link = match run {
+            0 => LinkType::Ethernet,
+            r => self.links[r - 1].1,
+        };
+        let mut next_run = self.links.get(run).map_or(usize::MAX, |&(i, _)| i as usize);
+        for (i, e) in self.frames.iter().enumerate().skip(from) {
             if i > from && i.is_multiple_of(STOP_CHECK) && stop() {
                 return Some(i);
             }
+            if i == next_run {
+                link = self.links[run].1;
+                run += 1;
+                next_run = self.links.get(run).map_or(usize::MAX, |&(i, _)| i as usize);
+            }
             // The reader touched a mapped frame on its own core: fetch the
             // headers of the frame a few ahead while this one is processed.
-            if let Some(&(_, _, at, len, _)) = self.frames.get(i + PREFETCH_FRAMES) {
-                let ahead = bytes(at, len);
+            if let Some(ahead) = self.frames.get(i + PREFETCH_FRAMES) {
+                let ahead = bytes(ahead);
                 prefetch(ahead.as_ptr());
                 prefetch(ahead.as_ptr().wrapping_add(64));
             }
-            let data = bytes(at, len);
             f(&Frame {
-                ts,
+                ts: e.ts,
                 link,
-                data,
-                orig_len,
+                data: bytes(e),
+                orig_len: e.orig_len,
             });
         }
         self.frames.clear();
+        self.links.clear();
         self.data.clear();
         self.bytes = 0;
         None
@@ -841,6 +874,43 @@ mod tests {
         assert_eq!(rest, None);
         assert_eq!(seen, (0..200).map(|i| i as u8).collect::<Vec<_>>());
         assert!(b.is_empty(), "emptied once all were handed on");
+    }
+
+    #[test]
+    fn frames_keep_their_link_types_however_drained() {
+        let links = [LinkType::Raw, LinkType::LinuxSll, LinkType::Ethernet];
+        let mut b = Batch::new();
+        for i in 0..300usize {
+            // Runs of 100, 30 and 170 frames.
+            let link = match i {
+                0..100 => links[0],
+                100..130 => links[1],
+                _ => links[2],
+            };
+            b.push(&Frame {
+                ts: i as Nanos,
+                link,
+                data: &[1, 2, 3],
+                orig_len: 3,
+            });
+        }
+        let mut seen = Vec::new();
+        // Stops at 128, inside the second run, then goes on from there.
+        let calls = std::cell::Cell::new(0);
+        let at = b.drain_from(
+            0,
+            |fr| seen.push((fr.ts, fr.link)),
+            || {
+                calls.set(calls.get() + 1);
+                calls.get() == 2
+            },
+        );
+        assert_eq!(at, Some(2 * STOP_CHECK));
+        b.drain_from(2 * STOP_CHECK, |fr| seen.push((fr.ts, fr.link)), || false);
+        let want: Vec<_> = (0..300u64)
+            .map(|i| (i, links[usize::from(i >= 100) + usize::from(i >= 130)]))
+            .collect();
+        assert_eq!(seen, want);
     }
 
     #[test]
