@@ -505,6 +505,19 @@ struct Working {
 }
 
 impl Shard {
+    /// A shard for `worker`, with room in its queue for `depth` batches.
+    fn new(worker: Worker, depth: usize) -> Shard {
+        let (queue, waiting) = bounded::<Batch>(depth);
+        Shard {
+            worker: Mutex::new(Some(Working { worker, rest: None })),
+            queue,
+            waiting,
+            drained: Arc::default(),
+            wanted: AtomicUsize::new(0),
+            resumable: AtomicBool::new(false),
+        }
+    }
+
     /// Works through the shard's next waiting batch; returns whether it did.
     /// With another thread at the shard, it waits for it if `wait`, else
     /// leaves the batch. With `hand_over` (the reader) it leaves the batch
@@ -613,18 +626,8 @@ fn run_sharded(
     }
     let shards: Vec<Shard> = (0..count)
         .map(|k| {
-            let (queue, waiting) = bounded::<Batch>(pool + count);
-            Shard {
-                worker: Mutex::new(Some(Working {
-                    worker: Worker::new(config.clone(), registry.clone(), mask_of(&owners, k)),
-                    rest: None,
-                })),
-                queue,
-                waiting,
-                drained: Arc::default(),
-                wanted: AtomicUsize::new(0),
-                resumable: AtomicBool::new(false),
-            }
+            let worker = Worker::new(config.clone(), registry.clone(), mask_of(&owners, k));
+            Shard::new(worker, pool + count)
         })
         .collect();
     let mapping = timeline.mapping().cloned();
@@ -917,19 +920,8 @@ mod tests {
     fn the_reader_hands_a_wanted_shard_over_part_way() {
         let config = Arc::new(Config::default());
         let registry = Arc::new(Registry::builtin());
-        let (queue, waiting) = bounded::<Batch>(4);
         let (spare_tx, spare) = bounded::<Batch>(4);
-        let shard = Shard {
-            worker: Mutex::new(Some(Working {
-                worker: Worker::new(config, registry, ALL_BUCKETS),
-                rest: None,
-            })),
-            queue,
-            waiting,
-            drained: Arc::default(),
-            wanted: AtomicUsize::new(0),
-            resumable: AtomicBool::new(false),
-        };
+        let shard = Shard::new(Worker::new(config, registry, ALL_BUCKETS), 4);
         shard.queue.send(numbered_batch(200)).unwrap();
         shard.queue.send(numbered_batch(10)).unwrap();
         // Another thread waits for the shard: the reader leaves its batch.
