@@ -9,7 +9,8 @@
 //! file is memory-mapped (workers read the bytes from the map), as a copy
 //! otherwise. The other threads work through the batches of any shard, one
 //! thread at a time per shard and in order; the reader joins in when they
-//! fall behind. Batches come back empty to be reused: no allocation per
+//! fall behind, and leaves a batch part-way when another thread waits for
+//! its shard. Batches come back empty to be reused: no allocation per
 //! packet.
 
 mod shard;
@@ -380,8 +381,8 @@ impl Batch {
         let map: &[u8] = self.map.as_deref().map_or(&[], |m| &m[..]);
         let bytes = |e: &Entry| {
             let at = (e.at & !COPIED) as usize;
-            let from = if e.at & COPIED != 0 { &self.data } else { map };
-            &from[at..][..e.len as usize]
+            let source = if e.at & COPIED != 0 { &self.data } else { map };
+            &source[at..][..e.len as usize]
         };
         // The link-type run the `from`-th frame is in, and where the next begins.
         let mut run = self.links.partition_point(|&(i, _)| i as usize <= from);
@@ -646,8 +647,8 @@ fn run_sharded(
                     let mine = (i + 1) % count;
                     loop {
                         // A batch waiting for a shard the reader is at is
-                        // worth waiting for: the reader works through one
-                        // batch at a time, then goes back to reading.
+                        // worth waiting for: the reader leaves its batch
+                        // part-way for this thread (`Shard::next`).
                         if work_any(shards, mine, spare_tx, false, false)
                             || work_any(shards, mine, spare_tx, true, false)
                         {
