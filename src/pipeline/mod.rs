@@ -53,10 +53,11 @@ const PREFETCH_FRAMES: usize = 4;
 /// (`Batch::drain_from`): about 15 µs of home-mix's work.
 const STOP_CHECK: usize = 64;
 /// Batches per shard that can be sent and not yet worked through: bounds the
-/// memory between the reader and the workers (mapped pages included) to about
-/// `shards * (POOL_PER_SHARD + 1) * BATCH_BYTES`. Home-mix, two threads: 5
-/// made its peak RSS 64-66 MiB, 3 60-62 MiB, with no difference in speed
-/// that 20 interleaved runs could tell.
+/// capture pages mapped between the reader and the workers to about
+/// `shards * (POOL_PER_SHARD + 1) * shards * BATCH_BYTES`, as a shard's batch
+/// spans about `shards` times its own bytes of the file. Home-mix, two
+/// threads: 5 made its peak RSS 64-66 MiB, 3 60-62 MiB, with no difference in
+/// speed that 20 interleaved runs could tell.
 const POOL_PER_SHARD: usize = 3;
 
 /// Settings for one analysis run.
@@ -519,19 +520,16 @@ impl Shard {
         }
     }
 
-    /// Works through the shard's next waiting batch; returns whether it did.
-    /// With another thread at the shard, it waits for it if `wait`, else
-    /// leaves the batch. With `hand_over` (the reader) it leaves the batch
-    /// part-way when another thread waits for the shard. A worker that
-    /// panicked panics here too, in the thread that would have waited for
-    /// it.
-    fn work(&self, spare: &Sender<Batch>, wait: bool, hand_over: bool) -> bool {
+    /// Works through the shard's next waiting batch, taken as `take` says;
+    /// returns whether it did. A worker that panicked panics here too, in
+    /// the thread that would have waited for it.
+    fn work(&self, spare: &Sender<Batch>, take: Take) -> bool {
         if self.waiting.is_empty() && !self.resumable.load(Ordering::Acquire) {
             return false;
         }
         let mut worker = match self.worker.try_lock() {
             Ok(w) => w,
-            Err(TryLockError::WouldBlock) if wait => {
+            Err(TryLockError::WouldBlock) if take == Take::Waiting => {
                 self.wanted.fetch_add(1, Ordering::Relaxed);
                 let w = self.worker.lock();
                 self.wanted.fetch_sub(1, Ordering::Relaxed);
@@ -545,7 +543,7 @@ impl Shard {
         let Some(w) = worker.as_mut() else {
             return false;
         };
-        self.next(w, spare, hand_over)
+        self.next(w, spare, take == Take::HandingOver)
     }
 
     /// Works `w`, the shard's worker (its lock held), through the rest of
@@ -597,17 +595,22 @@ impl Shard {
     }
 }
 
+/// How a thread takes a shard's next batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// Only from a shard no other thread is at.
+    IfFree,
+    /// Waiting for the thread at the shard, if one is.
+    Waiting,
+    /// As `IfFree`, leaving the batch part-way once another thread waits
+    /// for the shard: the reader's way, as it has reading to go back to.
+    HandingOver,
+}
+
 /// Works through one waiting batch of any shard, trying `first` first;
-/// returns whether it found one. Only of a shard no other thread is at
-/// unless `wait`; see [`Shard::work`] for `hand_over`.
-fn work_any(
-    shards: &[Shard],
-    first: usize,
-    spare: &Sender<Batch>,
-    wait: bool,
-    hand_over: bool,
-) -> bool {
-    (0..shards.len()).any(|k| shards[(first + k) % shards.len()].work(spare, wait, hand_over))
+/// returns whether it found one.
+fn work_any(shards: &[Shard], first: usize, spare: &Sender<Batch>, take: Take) -> bool {
+    (0..shards.len()).any(|k| shards[(first + k) % shards.len()].work(spare, take))
 }
 
 fn run_sharded(
@@ -649,8 +652,8 @@ fn run_sharded(
                         // A batch waiting for a shard the reader is at is
                         // worth waiting for: the reader leaves its batch
                         // part-way for this thread (`Shard::next`).
-                        if work_any(shards, mine, spare_tx, false, false)
-                            || work_any(shards, mine, spare_tx, true, false)
+                        if work_any(shards, mine, spare_tx, Take::IfFree)
+                            || work_any(shards, mine, spare_tx, Take::Waiting)
                         {
                             continue;
                         }
@@ -698,7 +701,7 @@ fn run_sharded(
                 if let Ok(b) = spare.try_recv() {
                     break b;
                 }
-                if !work_any(shards, 0, spare_tx, false, true) {
+                if !work_any(shards, 0, spare_tx, Take::HandingOver) {
                     break wait_for_spare(&spare, shards);
                 }
             };
@@ -706,7 +709,7 @@ fn run_sharded(
         });
         feeds.close(shards);
         // The rest, with the helpers, then this thread's own shard.
-        while work_any(shards, 0, spare_tx, false, false) {}
+        while work_any(shards, 0, spare_tx, Take::IfFree) {}
         let mut results = vec![shards[0].finish(spare_tx)];
         for h in helping {
             results.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
@@ -927,7 +930,7 @@ mod tests {
         shard.queue.send(numbered_batch(10)).unwrap();
         // Another thread waits for the shard: the reader leaves its batch.
         shard.wanted.store(1, Ordering::Relaxed);
-        assert!(shard.work(&spare_tx, false, true));
+        assert!(shard.work(&spare_tx, Take::HandingOver));
         assert!(shard.resumable.load(Ordering::Acquire));
         assert_eq!(shard.drained.load(Ordering::Acquire), 0);
         assert!(spare.is_empty(), "the batch left part-way is not returned");
