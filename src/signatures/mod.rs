@@ -85,28 +85,26 @@ pub fn parse_tsv<'a, T>(
     text: &'a str,
     mut row: impl FnMut(&Row<'a, '_>) -> Result<T, SigError>,
 ) -> Result<Vec<T>, SigError> {
-    let mut header: Option<Vec<&'a str>> = None;
+    let mut header: Option<(Vec<&'a str>, usize)> = None;
     let mut out = Vec::new();
     // One buffer for every row's fields: the OUI table has 46,000 rows.
     let mut fields: Vec<&'a str> = Vec::new();
-    for (i, l) in text.lines().enumerate() {
+    for (i, l) in lines(text).enumerate() {
         if l.starts_with('#') || l.trim().is_empty() {
             continue;
         }
-        fields.clear();
-        fields.extend(l.split('\t'));
-        if header.is_none() {
-            if !fields.contains(&"source") {
+        split_fields(l, &mut fields);
+        let Some((h, source)) = &header else {
+            let Some(source) = fields.iter().position(|f| *f == "source") else {
                 return Err(SigError {
                     file: file.into(),
                     line: i + 1,
                     message: "the header needs a 'source' column".into(),
                 });
-            }
-            header = Some(fields.clone());
+            };
+            header = Some((fields.clone(), source));
             continue;
-        }
-        let h = header.as_deref().unwrap_or_default();
+        };
         let r = Row {
             line: i + 1,
             fields: &fields,
@@ -120,10 +118,41 @@ pub fn parse_tsv<'a, T>(
                 h.len()
             )));
         }
-        r.get("source")?;
+        if r.fields[*source].trim().is_empty() {
+            return Err(r.error("'source' is empty".into()));
+        }
         out.push(row(&r)?);
     }
     Ok(out)
+}
+
+/// The lines of `text` as `str::lines` gives them (a `\r` before a `\n`
+/// dropped), found with `memchr`: `lines` and `split` search char by char,
+/// which was a third of the 11-13 ms the OUI table took to load (7 ms now).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some(end) = memchr::memchr(b'\n', rest.as_bytes()) else {
+            return Some(std::mem::take(&mut rest));
+        };
+        let line = &rest[..end];
+        rest = &rest[end + 1..];
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
+}
+
+/// Splits a line at its tabs into `fields`.
+fn split_fields<'a>(line: &'a str, fields: &mut Vec<&'a str>) {
+    fields.clear();
+    let mut from = 0;
+    for at in memchr::memchr_iter(b'\t', line.as_bytes()) {
+        fields.push(&line[from..at]);
+        from = at + 1;
+    }
+    fields.push(&line[from..]);
 }
 
 /// The `*.tsv` files of `DIR/sub`, sorted, read whole: `(name, text)`. A
@@ -148,4 +177,45 @@ pub fn overlay_files(dir: &std::path::Path, sub: &str) -> Result<Vec<(String, St
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_fields_split_as_str_does() {
+        for text in [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\r\nb\r\n\r\n",
+            "a\tb\n\tc\t\n\n#x\ty\r\nlast\t",
+            "é\tñ\r\n\t\u{a0}\t\n",
+            "\r",
+            "a\r\r\n",
+        ] {
+            let ours: Vec<&str> = lines(text).collect();
+            assert_eq!(ours, text.lines().collect::<Vec<_>>(), "{text:?}");
+            let mut fields = Vec::new();
+            for l in ours {
+                split_fields(l, &mut fields);
+                assert_eq!(fields, l.split('\t').collect::<Vec<_>>(), "{l:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rows_need_a_source() {
+        let no_column = parse_tsv("t.tsv", "# c\na\tb\n1\t2\n", |_| Ok(())).unwrap_err();
+        assert_eq!(
+            no_column.to_string(),
+            "t.tsv:2: the header needs a 'source' column"
+        );
+        let empty = parse_tsv("t.tsv", "a\tsource\r\n1\tx\r\n2\t \r\n", |_| Ok(())).unwrap_err();
+        assert_eq!(empty.to_string(), "t.tsv:3: 'source' is empty");
+        let rows = parse_tsv("t.tsv", "a\tsource\n\n1\tx\n2\ty", |r| r.get("a")).unwrap();
+        assert_eq!(rows, ["1", "2"]);
+    }
 }
