@@ -12,6 +12,7 @@ pub mod event;
 pub mod flow;
 pub mod identify;
 pub mod inventory;
+pub mod memo;
 pub mod monitor;
 pub mod netconf;
 pub mod output;

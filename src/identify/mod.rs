@@ -11,14 +11,13 @@
 //! at the end of an analysis, never per packet.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
-
-use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::decode::Mac;
 use crate::inventory::{Device, printable};
+use crate::memo::SharedMemo;
 use crate::signatures::devices::{DeviceRules, Field};
 use crate::signatures::oui::{OuiDb, is_local};
 use crate::signatures::vendors::VendorDb;
@@ -122,19 +121,46 @@ impl Score {
     }
 }
 
+/// What the rules for `signal` and `field` read into `value`: the first
+/// matching rule per claimed field wins.
+fn read_claims(
+    rules: &DeviceRules,
+    vendors: &VendorDb,
+    signal: &str,
+    field: &str,
+    value: &str,
+) -> Claims {
+    let mut first: BTreeMap<Field, (String, f32)> = BTreeMap::new();
+    for rule in rules.for_key(signal, field) {
+        if let Some(cs) = rule.apply(value) {
+            for (f, v) in cs {
+                first.entry(f).or_insert((v, rule.weight));
+            }
+        }
+    }
+    Arc::new(
+        first
+            .into_iter()
+            .map(|(f, (v, w))| (f, normalise(f, &printable(v.as_bytes()), vendors), w))
+            .filter(|(f, v, _)| !(v.is_empty() || (*f == Field::Type && v == "unknown")))
+            .collect(),
+    )
+}
+
 /// Evidence values whose claims are remembered at once.
 const MEMO: usize = 4096;
 
 /// Claims read from one evidence value, normalised: (field, value, weight).
-type Claims = Rc<Vec<(Field, String, f32)>>;
+type Claims = Arc<Vec<(Field, String, f32)>>;
 
 /// Reads devices one after another. Evidence values repeat across devices
 /// (registry names, SYN signatures, cloud names), so what the rules read
-/// into each is remembered for the run.
+/// into each is remembered for the run, by every thread that reads devices
+/// (`Identifier::share`).
 pub struct Identifier {
     rules: &'static DeviceRules,
     vendors: &'static VendorDb,
-    memo: FxHashMap<(&'static str, &'static str, String), Claims>,
+    memo: SharedMemo<(&'static str, &'static str, String), Claims>,
 }
 
 impl Default for Identifier {
@@ -142,39 +168,27 @@ impl Default for Identifier {
         Identifier {
             rules: DeviceRules::builtin(),
             vendors: VendorDb::builtin(),
-            memo: FxHashMap::default(),
+            memo: SharedMemo::new(MEMO),
         }
     }
 }
 
 impl Identifier {
+    /// An identifier for another thread, sharing this one's memo.
+    pub fn share(&self) -> Identifier {
+        Identifier {
+            rules: self.rules,
+            vendors: self.vendors,
+            memo: self.memo.share(),
+        }
+    }
+
     fn claims(&mut self, signal: &'static str, field: &'static str, value: &str) -> Claims {
-        let key = (signal, field, value.to_string());
-        if let Some(c) = self.memo.get(&key) {
-            return c.clone();
-        }
-        let mut first: BTreeMap<Field, (String, f32)> = BTreeMap::new();
-        for rule in self.rules.for_key(signal, field) {
-            if let Some(cs) = rule.apply(value) {
-                for (f, v) in cs {
-                    // The first matching rule per claimed field wins.
-                    first.entry(f).or_insert((v, rule.weight));
-                }
-            }
-        }
-        let claims: Claims = Rc::new(
-            first
-                .into_iter()
-                .map(|(f, (v, w))| (f, normalise(f, &printable(v.as_bytes()), self.vendors), w))
-                .filter(|(f, v, _)| !(v.is_empty() || (*f == Field::Type && v == "unknown")))
-                .collect(),
-        );
-        // Bounded: values that repeat across devices come back soon.
-        if self.memo.len() >= MEMO {
-            self.memo.clear();
-        }
-        self.memo.insert(key, claims.clone());
-        claims
+        let (rules, vendors) = (self.rules, self.vendors);
+        self.memo
+            .get_or_make((signal, field, value.to_string()), |_| {
+                read_claims(rules, vendors, signal, field, value)
+            })
     }
 
     /// What the device at `mac` (or a MAC-less one) is; takes its evidence

@@ -12,6 +12,7 @@ use crate::detect::support::{Known, Support, assess};
 use crate::event::{EndOfSupportEvent, Event, EventKind, Severity};
 use crate::identify::{Evidence, Identifier};
 use crate::inventory::{Device, DeviceKey, KeyChunk, key_chunks};
+use crate::memo::SharedMemo;
 use crate::output::pretty::Pretty;
 use crate::pipeline::Analysis;
 use crate::time::rfc3339;
@@ -153,6 +154,8 @@ fn end_of_support_event(
 
 /// Vendor, model and OS: what a support assessment depends on.
 type KnownKey = (Option<String>, Option<String>, Option<String>);
+/// (Vendor, model, OS) combinations whose support is remembered at once.
+const ASSESSED: usize = 4096;
 
 /// Turns inventory devices into report entries: identity, support and the
 /// maker's disclosure facts. Shared by `analyze` (once per device at the end)
@@ -162,7 +165,7 @@ pub struct DeviceReporter {
     vendors: &'static crate::signatures::vendors::VendorDb,
     /// Devices alike (thousands of "Linux" hosts of one maker) share one
     /// support assessment.
-    assessed: rustc_hash::FxHashMap<KnownKey, Support>,
+    assessed: SharedMemo<KnownKey, Support>,
     opts: ReportOptions,
 }
 
@@ -171,8 +174,18 @@ impl DeviceReporter {
         DeviceReporter {
             identifier: Identifier::default(),
             vendors: crate::signatures::vendors::VendorDb::builtin(),
-            assessed: rustc_hash::FxHashMap::default(),
+            assessed: SharedMemo::new(ASSESSED),
             opts,
+        }
+    }
+
+    /// A reporter for another thread, sharing what this one has worked out.
+    pub fn share(&self) -> DeviceReporter {
+        DeviceReporter {
+            identifier: self.identifier.share(),
+            vendors: self.vendors,
+            assessed: self.assessed.share(),
+            opts: self.opts,
         }
     }
 
@@ -198,21 +211,17 @@ impl DeviceReporter {
             d,
         );
         let known = (id.vendor.clone(), id.model.clone(), id.os.clone());
-        let support = self
-            .assessed
-            .entry(known)
-            .or_insert_with(|| {
-                assess(
-                    &Known {
-                        vendor: id.vendor.as_deref(),
-                        model: id.model.as_deref(),
-                        os: id.os.as_deref(),
-                    },
-                    opts.as_of,
-                    opts.warn_days,
-                )
-            })
-            .clone();
+        let support = self.assessed.get_or_make(known, |(vendor, model, os)| {
+            assess(
+                &Known {
+                    vendor: vendor.as_deref(),
+                    model: model.as_deref(),
+                    os: os.as_deref(),
+                },
+                opts.as_of,
+                opts.warn_days,
+            )
+        });
         let eos = matches!(support.status, "ended" | "ending-soon")
             .then(|| end_of_support_event(&mac, &id, &support, d.last_seen, opts));
         let disclosure = id
@@ -395,19 +404,19 @@ fn report_devices<A: Default + Send>(
         let (report_chunk, take) = (&report_chunk, &take);
         // The signature tables are loaded by now: a sharded analysis loads
         // them as it merges its findings (`pipeline::run`).
+        let mut reporter = DeviceReporter::new(opts);
+        let mut theirs = reporter.share();
         let other = scope.spawn(move || {
-            let mut reporter = DeviceReporter::new(opts);
             let mut eos = Vec::new();
             while let Some((k, chunk)) = take() {
                 back_rx.try_iter().for_each(drop);
-                let made = report_chunk(&mut reporter, chunk, &mut eos);
+                let made = report_chunk(&mut theirs, chunk, &mut eos);
                 if tx.send((k, made)).is_err() {
                     break;
                 }
             }
             eos
         });
-        let mut reporter = DeviceReporter::new(opts);
         let mut ahead = std::collections::BTreeMap::new();
         let mut sunk = 0;
         while sunk < count {
