@@ -13,7 +13,7 @@
 #   BASELINE=path/to/iotwatch benches/pipeline.sh  # also time another build with
 #                                                  # 1 thread (e.g. before a feature)
 #
-# Needs: /usr/bin/time (Debian: time), ndpiReader (Debian: libndpi-bin; skipped if absent).
+# Needs: /usr/bin/time (Debian: time), fincore (util-linux), ndpiReader (Debian: libndpi-bin; skipped if absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-7}"
@@ -22,6 +22,38 @@ files=("$@")
 cargo build --release --quiet --bin iotwatch --example floor
 BIN=target/release/iotwatch
 FLOOR=target/release/examples/floor
+
+# Keeps files in the page cache until killed, by holding them mapped: some
+# hosts page out cached file pages that no process maps once they look cold
+# (this machine's DAMON pageout scheme: unmapped pages idle for a minute, up
+# to 128 MiB/s), and a capture then read back from disk part-way through
+# the rounds made some runs wait for I/O (BENCHMARKS.md, session 14).
+hold() {
+  local ready
+  ready=$(mktemp)
+  python3 -c '
+import mmap, os, signal, sys
+maps = []
+for path in sys.argv[2:]:
+    with open(path, "rb") as f:
+        m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    for at in range(0, len(m), 4096):
+        m[at]
+    maps.append(m)
+open(sys.argv[1], "w").write("held")
+signal.pause()
+' "$ready" "$@" &
+  holder=$!
+  until [ -s "$ready" ]; do kill -0 "$holder" || exit 1; sleep 0.1; done
+  rm -f "$ready"
+}
+holder=
+trap '[ -z "$holder" ] || kill "$holder" 2>/dev/null' EXIT
+
+# Whether all of a file is in the page cache.
+resident() {
+  [ "$(fincore --noheadings -o PAGES "$1")" -eq $(( ($(stat -c %s "$1") + 4095) / 4096 )) ]
+}
 
 # One wall-clock run: prints "seconds rss_kib".
 once() {
@@ -40,6 +72,7 @@ for f in "${files[@]}"; do
   # mapping it several times dearer (BENCHMARKS.md: "The page cache").
   python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$f"
   cat "$f" >/dev/null
+  hold "$f" "$BIN" "$FLOOR" ${BASELINE:+"$BASELINE"}
   pkts=$("$BIN" analyze -q --threads 1 -r "$f" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["packets"])')
   declare -A secs=() rss=()
   ndpi_runs=0
@@ -80,6 +113,8 @@ for f in "${files[@]}"; do
     printf '| %s | %s | %.2f | %s | %.0f | %s |\n' "$(basename "$f")" "$tool" "$s" \
       "$(awk "BEGIN{printf \"%.0f\", $pkts/$s}")" "$(awk "BEGIN{print ${rss[$tool]}/1024}")" "$ratio"
   done
+  kill "$holder"; holder=
+  resident "$f" || echo "warning: $f left the page cache during the runs" >&2
   paired+=("$(basename "$f"): $(printf '%s\n' "${rounds[@]}" | sort -n | awk '{v[NR]=$1} END{printf "median %.2f x (%.2f-%.2f) over %d rounds", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2), v[1], v[NR], NR}')")
   unset secs rss
 done
