@@ -42,10 +42,17 @@ pub struct Row<'a, 'h> {
 impl<'a> Row<'a, '_> {
     /// The value of a column; a missing or empty required column is an error.
     pub fn get(&self, column: &str) -> Result<&'a str, SigError> {
-        let i = self.column(column)?;
+        self.get_at(self.column(column)?)
+    }
+
+    /// The value of the `i`-th column, as [`Row::get`] gives it.
+    fn get_at(&self, i: usize) -> Result<&'a str, SigError> {
         match self.fields.get(i).map(|s| s.trim()) {
             Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(self.error(format!("'{column}' is empty"))),
+            _ => {
+                let column = self.header.get(i).copied().unwrap_or_default();
+                Err(self.error(format!("'{column}' is empty")))
+            }
         }
     }
 
@@ -118,9 +125,7 @@ pub fn parse_tsv<'a, T>(
                 h.len()
             )));
         }
-        if r.fields[*source].trim().is_empty() {
-            return Err(r.error("'source' is empty".into()));
-        }
+        r.get_at(*source)?;
         out.push(row(&r)?);
     }
     Ok(out)
