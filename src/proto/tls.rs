@@ -3,6 +3,8 @@
 //! segments and records up to [`MAX_HELLO`] bytes; anything malformed or cut
 //! short is a decode error and yields no fingerprint.
 
+use std::borrow::Cow;
+
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -85,60 +87,68 @@ impl FlowAnalyzer for TlsFlow {
             out.decode_errors += 1;
             return Progress::Done;
         };
+        // Most hellos arrive whole in the flow's first segment: parsed where
+        // they lie, with nothing copied. The bytes looked at are those the
+        // buffer would hold.
+        let d = &d[..d
+            .len()
+            .min(MAX_HELLO + 5 - self.buf.len().min(MAX_HELLO + 5))];
         if self.buf.is_empty() {
-            // Most hellos arrive whole in the first segment: one allocation.
+            match hello_from_records(d) {
+                Gathered::More => {}
+                whole => return hello_gathered(whole, flow, ts, out),
+            }
             self.buf.reserve_exact(d.len().clamp(512, MAX_HELLO + 5));
         }
-        self.buf.extend_from_slice(
-            &d[..d
-                .len()
-                .min(MAX_HELLO + 5 - self.buf.len().min(MAX_HELLO + 5))],
-        );
+        self.buf.extend_from_slice(d);
         match hello_from_records(&self.buf) {
             Gathered::More if self.buf.len() < MAX_HELLO => Progress::More,
-            Gathered::Hello(h) => {
-                match parse_client_hello(&h) {
-                    Some(hello) => {
-                        let sender = &flow.client;
-                        if let Some(sni) = &hello.sni {
-                            out.facts.add(ts, sender, "tls", "sni", sni, false);
-                        }
-                        // A device opens many connections with one TLS stack:
-                        // its fingerprints are computed once per distinct hello.
-                        // and many devices run the same stack: the
-                        // fingerprints of a hello shape are computed once.
-                        if out.facts.first_time(hello.shape(Some(sender))) {
-                            let shape = hello.shape(None);
-                            let ja4 = out.facts.derive(shape, || hello.ja4());
-                            let ja3 = out.facts.derive(shape ^ 0x3a3, || hello.ja3());
-                            out.facts
-                                .add(ts, sender, "tls", "ja4", ja4.as_bytes(), false);
-                            out.facts
-                                .add(ts, sender, "tls", "ja3", ja3.as_bytes(), false);
-                        }
-                    }
-                    None => out.decode_errors += 1,
-                }
-                Progress::Done
-            }
-            _ => {
-                out.decode_errors += 1;
-                Progress::Done
-            }
+            g => hello_gathered(g, flow, ts, out),
         }
     }
 }
 
-enum Gathered {
+/// Reports what a flow's gathered hello shows: its server name and, once
+/// per sender and hello shape, its fingerprints.
+fn hello_gathered(g: Gathered<'_>, flow: &FlowInfo, ts: Nanos, out: &mut Output) -> Progress {
+    let Gathered::Hello(h) = g else {
+        out.decode_errors += 1;
+        return Progress::Done;
+    };
+    let Some(hello) = parse_client_hello(&h) else {
+        out.decode_errors += 1;
+        return Progress::Done;
+    };
+    let sender = &flow.client;
+    if let Some(sni) = hello.sni {
+        out.facts.add(ts, sender, "tls", "sni", sni, false);
+    }
+    // A device opens many connections with one TLS stack, and many devices
+    // run the same stack: the fingerprints of a hello shape are computed
+    // once.
+    if out.facts.first_time(hello.shape(Some(sender))) {
+        let shape = hello.shape(None);
+        let ja4 = out.facts.derive(shape, || hello.ja4());
+        let ja3 = out.facts.derive(shape ^ 0x3a3, || hello.ja3());
+        out.facts
+            .add(ts, sender, "tls", "ja4", ja4.as_bytes(), false);
+        out.facts
+            .add(ts, sender, "tls", "ja3", ja3.as_bytes(), false);
+    }
+    Progress::Done
+}
+
+enum Gathered<'a> {
     More,
-    Hello(Vec<u8>),
+    /// The message body: borrowed when one record holds it all.
+    Hello(Cow<'a, [u8]>),
     Bad,
 }
 
 /// The ClientHello handshake message (without its 4-byte header), from the
 /// payloads of as many handshake records as it spans.
-fn hello_from_records(mut b: &[u8]) -> Gathered {
-    let mut msg = Vec::new();
+fn hello_from_records(mut b: &[u8]) -> Gathered<'_> {
+    let mut msg: Cow<'_, [u8]> = Cow::Borrowed(&[]);
     while b.len() >= 5 {
         if b[0] != 0x16 || b[1] != 3 {
             return Gathered::Bad;
@@ -147,8 +157,12 @@ fn hello_from_records(mut b: &[u8]) -> Gathered {
         let Some(body) = b.get(5..5 + len) else {
             return Gathered::More;
         };
-        msg.extend_from_slice(body);
         b = &b[5 + len..];
+        if msg.is_empty() {
+            msg = Cow::Borrowed(body);
+        } else {
+            msg.to_mut().extend_from_slice(body);
+        }
         if msg.len() >= 4 {
             if msg[0] != 1 {
                 return Gathered::Bad;
@@ -159,26 +173,64 @@ fn hello_from_records(mut b: &[u8]) -> Gathered {
                 return Gathered::Bad;
             }
             if msg.len() >= 4 + need {
-                msg.truncate(4 + need);
-                msg.drain(..4);
-                return Gathered::Hello(msg);
+                return Gathered::Hello(match msg {
+                    Cow::Borrowed(m) => Cow::Borrowed(&m[4..4 + need]),
+                    Cow::Owned(m) => Cow::Owned(m[4..4 + need].to_vec()),
+                });
             }
         }
     }
     Gathered::More
 }
 
+/// A parsed ClientHello, its lists left in the message's bytes: parsing
+/// allocates nothing (it runs once per TLS connection; its fingerprints
+/// once per distinct hello).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ClientHello {
+pub struct ClientHello<'a> {
     pub version: u16,
-    pub ciphers: Vec<u16>,
-    pub extensions: Vec<u16>,
-    pub sni: Option<Vec<u8>>,
-    pub alpn: Vec<Vec<u8>>,
-    pub sig_algs: Vec<u16>,
-    pub supported_versions: Vec<u16>,
-    pub groups: Vec<u16>,
-    pub point_formats: Vec<u8>,
+    pub ciphers: U16s<'a>,
+    pub extensions: ExtTypes<'a>,
+    pub sni: Option<&'a [u8]>,
+    /// The ALPN protocol name list (RFC 7301), checked well formed.
+    alpn: &'a [u8],
+    pub sig_algs: U16s<'a>,
+    pub supported_versions: U16s<'a>,
+    pub groups: U16s<'a>,
+    pub point_formats: &'a [u8],
+}
+
+/// The extensions' types, in order, from the extensions block (checked
+/// well formed).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExtTypes<'a>(&'a [u8]);
+
+impl<'a> ExtTypes<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = u16> + 'a {
+        let mut r = Reader(self.0);
+        std::iter::from_fn(move || {
+            let kind = r.u16()?;
+            r.vec16()?;
+            Some(kind)
+        })
+    }
+}
+
+/// A list of big-endian 16-bit values in the message (an odd last byte is
+/// not one).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct U16s<'a>(&'a [u8]);
+
+impl<'a> U16s<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = u16> + 'a {
+        self.0
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.len() < 2
+    }
 }
 
 /// GREASE values (RFC 8701): 0x0a0a, 0x1a1a … 0xfafa, ignored by JA3/JA4.
@@ -210,14 +262,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn u16s(b: &[u8]) -> Vec<u16> {
-    b.chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect()
-}
-
 /// Parses a ClientHello body; `None` when malformed.
-pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
+pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello<'_>> {
     let mut r = Reader(body);
     let mut h = ClientHello {
         version: r.u16()?,
@@ -225,16 +271,16 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
     };
     r.take(32)?; // random
     r.vec8()?; // session id
-    h.ciphers = u16s(r.vec16()?);
+    h.ciphers = U16s(r.vec16()?);
     r.vec8()?; // compression methods
     if r.0.is_empty() {
         return Some(h);
     }
-    let mut exts = Reader(r.vec16()?);
+    let block = r.vec16()?;
+    let mut exts = Reader(block);
     while !exts.0.is_empty() {
         let kind = exts.u16()?;
         let data = exts.vec16()?;
-        h.extensions.push(kind);
         let mut d = Reader(data);
         match kind {
             0 => {
@@ -244,23 +290,29 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
                     let t = list.u8()?;
                     let name = list.vec16()?;
                     if t == 0 && h.sni.is_none() {
-                        h.sni = Some(name.to_vec());
+                        h.sni = Some(name);
                     }
                 }
             }
-            10 => h.groups = u16s(d.vec16()?),
-            11 => h.point_formats = d.vec8()?.to_vec(),
-            13 => h.sig_algs = u16s(d.vec16()?),
+            10 => h.groups = U16s(d.vec16()?),
+            11 => h.point_formats = d.vec8()?,
+            13 => h.sig_algs = U16s(d.vec16()?),
             16 => {
-                let mut list = Reader(d.vec16()?);
+                let names = d.vec16()?;
+                let mut list = Reader(names);
                 while !list.0.is_empty() {
-                    h.alpn.push(list.vec8()?.to_vec());
+                    list.vec8()?;
+                }
+                // Sent twice (which RFC 8446 forbids), the first counts.
+                if h.alpn.is_empty() {
+                    h.alpn = names;
                 }
             }
-            43 => h.supported_versions = u16s(d.vec8()?),
+            43 => h.supported_versions = U16s(d.vec8()?),
             _ => {}
         }
     }
+    h.extensions = ExtTypes(block);
     Some(h)
 }
 
@@ -293,16 +345,26 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-impl ClientHello {
+impl ClientHello<'_> {
     /// A hash of what JA3 and JA4 read (with the sender, if given).
     fn shape(&self, sender: Option<&super::Endpoint>) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = rustc_hash::FxHasher::default();
         sender.map(|s| (s.mac, s.ip)).hash(&mut h);
         (self.version, self.sni.is_some()).hash(&mut h);
-        (&self.ciphers, &self.extensions, &self.alpn, &self.sig_algs).hash(&mut h);
-        (&self.supported_versions, &self.groups, &self.point_formats).hash(&mut h);
+        (self.ciphers, self.alpn, self.sig_algs).hash(&mut h);
+        // The types alone: the extensions' data (the server name above
+        // all) differ from one connection to the next.
+        for t in self.extensions.iter() {
+            t.hash(&mut h);
+        }
+        (self.supported_versions, self.groups, self.point_formats).hash(&mut h);
         h.finish()
+    }
+
+    /// The first ALPN protocol name, if any.
+    fn first_alpn(&self) -> Option<&[u8]> {
+        Reader(self.alpn).vec8()
     }
 
     /// JA4 (FoxIO, https://github.com/FoxIO-LLC/ja4/blob/main/technical_details/JA4.md),
@@ -311,7 +373,6 @@ impl ClientHello {
         let version = self
             .supported_versions
             .iter()
-            .copied()
             .filter(|v| !is_grease(*v))
             .max()
             .unwrap_or(self.version);
@@ -328,19 +389,9 @@ impl ClientHello {
             _ => "00",
         };
         let sni = if self.sni.is_some() { 'd' } else { 'i' };
-        let ciphers: Vec<u16> = self
-            .ciphers
-            .iter()
-            .copied()
-            .filter(|c| !is_grease(*c))
-            .collect();
-        let exts: Vec<u16> = self
-            .extensions
-            .iter()
-            .copied()
-            .filter(|e| !is_grease(*e))
-            .collect();
-        let alpn = match self.alpn.first().filter(|a| !a.is_empty()) {
+        let ciphers: Vec<u16> = self.ciphers.iter().filter(|c| !is_grease(*c)).collect();
+        let exts: Vec<u16> = self.extensions.iter().filter(|e| !is_grease(*e)).collect();
+        let alpn = match self.first_alpn().filter(|a| !a.is_empty()) {
             None => "00".to_string(),
             Some(a) => {
                 let (f, l) = (a[0], a[a.len() - 1]);
@@ -364,7 +415,7 @@ impl ClientHello {
         let mut ext_str = hex_list(sorted_exts.into_iter());
         if !self.sig_algs.is_empty() {
             ext_str.push('_');
-            ext_str.push_str(&hex_list(self.sig_algs.iter().copied()));
+            ext_str.push_str(&hex_list(self.sig_algs.iter()));
         }
         format!(
             "t{v}{sni}{:02}{:02}{alpn}_{}_{}",
@@ -381,9 +432,14 @@ impl ClientHello {
         use std::fmt::Write;
         let mut s = String::with_capacity(256);
         let _ = write!(s, "{}", self.version);
-        for list in [&self.ciphers, &self.extensions, &self.groups] {
+        let lists: [&mut dyn Iterator<Item = u16>; 3] = [
+            &mut self.ciphers.iter(),
+            &mut self.extensions.iter(),
+            &mut self.groups.iter(),
+        ];
+        for list in lists {
             s.push(',');
-            for (i, x) in list.iter().filter(|x| !is_grease(**x)).enumerate() {
+            for (i, x) in list.filter(|x| !is_grease(*x)).enumerate() {
                 let _ = write!(s, "{}{x}", if i > 0 { "-" } else { "" });
             }
         }
@@ -429,8 +485,9 @@ mod tests {
 
     #[test]
     fn ja4_of_a_known_hello() {
-        let h = parse_client_hello(&sample_hello()).unwrap();
-        assert_eq!(h.sni.as_deref(), Some(&b"example.com"[..]));
+        let body = sample_hello();
+        let h = parse_client_hello(&body).unwrap();
+        assert_eq!(h.sni, Some(&b"example.com"[..]));
         let ja4 = h.ja4();
         // t, TLS 1.3, SNI, 2 ciphers (GREASE out), 5 extensions, ALPN h2.
         assert!(ja4.starts_with("t13d0205h2_"), "{ja4}");
@@ -441,6 +498,54 @@ mod tests {
         );
         assert_eq!(&ja4[24..], hash12("000a,000d,002b_0403,0804"));
         assert_eq!(h.ja3().len(), 32);
+    }
+
+    /// The facts a TLS flow yields from the client's bytes, in segments.
+    fn facts_of(segments: &[&[u8]]) -> (Vec<(&'static str, String)>, u64) {
+        let ep = |port| super::super::Endpoint {
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            port,
+            mac: None,
+        };
+        let flow = FlowInfo {
+            l4: L4::Tcp,
+            client: ep(40000),
+            server: ep(443),
+            start: 0,
+        };
+        let mut a = Tls.start(&flow);
+        let mut out = Output::default();
+        for seg in segments {
+            if a.data(&flow, Dir::ToServer, 1, Chunk::Data(seg), &mut out) == Progress::Done {
+                break;
+            }
+        }
+        let facts = out.facts.list.iter();
+        let facts = facts.map(|f| (f.field, f.value.clone())).collect();
+        (facts, out.decode_errors)
+    }
+
+    #[test]
+    fn a_hello_whole_or_in_pieces_gives_the_same_facts() {
+        let body = sample_hello();
+        let mut record = vec![0x16, 3, 1, 0, 0, 1, 0];
+        record.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        record.extend_from_slice(&body);
+        let len = (record.len() - 5) as u16;
+        record[3..5].copy_from_slice(&len.to_be_bytes());
+        let (whole, errors) = facts_of(&[&record]);
+        assert_eq!(errors, 0);
+        let fields: Vec<&str> = whole.iter().map(|(k, _)| *k).collect();
+        assert_eq!(fields, ["sni", "ja4", "ja3"]);
+        assert_eq!(whole[0].1, "example.com");
+        for cut in [1, 5, 9, 40, record.len() - 1] {
+            let (a, b) = record.split_at(cut);
+            assert_eq!(facts_of(&[a, b]), (whole.clone(), 0), "cut at {cut}");
+        }
+        // Not a ClientHello: no facts, one decode error.
+        let mut bad = record.clone();
+        bad[5] = 2;
+        assert_eq!(facts_of(&[&bad]), (vec![], 1));
     }
 
     #[test]
@@ -456,7 +561,7 @@ mod tests {
             recs.extend_from_slice(part);
         }
         match hello_from_records(&recs) {
-            Gathered::Hello(h) => assert_eq!(h, body),
+            Gathered::Hello(h) => assert_eq!(h, &body[..]),
             _ => panic!("not gathered"),
         }
         assert!(matches!(hello_from_records(&recs[..30]), Gathered::More));
