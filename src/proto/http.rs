@@ -93,7 +93,8 @@ impl Analyzer for Http {
 #[derive(Default)]
 struct Request {
     rtsp: bool,
-    method: Vec<u8>,
+    /// One of the methods followed, as it appears in the request line.
+    method: &'static [u8],
     auth: Option<Vec<u8>>,
 }
 
@@ -183,20 +184,21 @@ impl FlowAnalyzer for HttpFlow {
 }
 
 fn request_line(pending: &mut VecDeque<Request>, line: &[u8]) {
-    let is_request = |methods: &[&[u8]], version: &[u8]| {
-        methods.iter().any(|m| line.starts_with(m))
-            && line.windows(version.len()).any(|w| w == version)
+    // The method the line starts with (each is listed with the space after
+    // it), if the line is a request of that protocol.
+    let request = |methods: &'static [&'static [u8]], version: &[u8]| {
+        methods
+            .iter()
+            .find(|m| line.starts_with(m))
+            .filter(|_| line.windows(version.len()).any(|w| w == version))
+            .map(|m| m.trim_ascii_end())
     };
-    let rtsp = is_request(RTSP_METHODS, b" RTSP/1.");
-    if rtsp || is_request(HTTP_METHODS, b" HTTP/1.") {
+    let rtsp = request(RTSP_METHODS, b" RTSP/1.");
+    if let Some(method) = rtsp.or_else(|| request(HTTP_METHODS, b" HTTP/1.")) {
         if pending.len() >= MAX_PENDING {
             pending.pop_front();
         }
-        let method = line
-            .split(|&b| b == b' ')
-            .next()
-            .unwrap_or_default()
-            .to_vec();
+        let rtsp = rtsp.is_some();
         pending.push_back(Request {
             rtsp,
             method,
@@ -329,7 +331,7 @@ fn login(
         let user_s = String::from_utf8_lossy(user);
         let proven = db
             .passwords_for(protocol, &user_s)
-            .find(|c| p.matches(&req.method, c.password.as_bytes()))
+            .find(|c| p.matches(req.method, c.password.as_bytes()))
             .map(|c| (c.username.as_str(), c.password.as_str()));
         let a = Attempt {
             protocol,
