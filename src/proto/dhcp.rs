@@ -98,14 +98,8 @@ pub fn dhcpv4(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
             (_, 53) => msg_type = v.first().copied().unwrap_or(0),
             (1, 12) => fact(&client, "hostname", v),
             (1, 60) => fact(&client, "vendor_class", v),
-            (1, 55) => {
-                let list: Vec<String> = v.iter().map(u8::to_string).collect();
-                fact(&client, "prl", list.join(",").as_bytes());
-            }
-            (1, 61) => {
-                let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
-                fact(&client, "client_id", hex.as_bytes());
-            }
+            (1, 55) => fact(&client, "prl", decimal_list(v, &mut [0; 4 * 255])),
+            (1, 61) => fact(&client, "client_id", hex(v, &mut [0; 2 * 255])),
             (1, 77) => fact(&client, "user_class", v),
             // FQDN: flags, two obsolete rcode bytes, then the name (usually
             // ASCII; the wire form's length bytes are made printable).
@@ -123,6 +117,42 @@ pub fn dhcpv4(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
         fact(sender, "server", sender.ip.to_string().as_bytes());
     }
     true
+}
+
+/// The bytes as decimal numbers joined by commas (a parameter request
+/// list, as fingerbank writes it), written into `buf`: made for every
+/// DHCP request, so not on the heap.
+fn decimal_list<'b>(v: &[u8], buf: &'b mut [u8; 4 * 255]) -> &'b [u8] {
+    let mut n = 0;
+    for (i, &b) in v.iter().enumerate() {
+        if i > 0 {
+            buf[n] = b',';
+            n += 1;
+        }
+        let digits = [b / 100, b / 10 % 10, b % 10];
+        let skip = if b >= 100 {
+            0
+        } else if b >= 10 {
+            1
+        } else {
+            2
+        };
+        for d in &digits[skip..] {
+            buf[n] = b'0' + d;
+            n += 1;
+        }
+    }
+    &buf[..n]
+}
+
+/// The bytes in lower-case hex, written into `buf`.
+fn hex<'b>(v: &[u8], buf: &'b mut [u8; 2 * 255]) -> &'b [u8] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, &b) in v.iter().enumerate() {
+        buf[2 * i] = DIGITS[usize::from(b >> 4)];
+        buf[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    &buf[..2 * v.len()]
 }
 
 /// An FQDN option's name as dotted text: DNS wire format (RFC 4702 and 4704
@@ -188,6 +218,20 @@ fn opaque_list(mut v: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn option_lists_are_written_as_before() {
+        let all: Vec<u8> = (0..=255).collect();
+        for v in [&all[..255], &all[250..], &[][..], &[1, 10, 100][..]] {
+            let list: Vec<String> = v.iter().map(u8::to_string).collect();
+            assert_eq!(
+                decimal_list(v, &mut [0; 4 * 255]),
+                list.join(",").as_bytes()
+            );
+            let text: String = v.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex(v, &mut [0; 2 * 255]), text.as_bytes());
+        }
+    }
     use std::net::Ipv4Addr;
 
     fn request(options: &[u8]) -> Vec<u8> {
