@@ -11,11 +11,21 @@
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use rustc_hash::FxHashMap;
+use hashbrown::{Equivalent, HashMap};
+use rustc_hash::FxBuildHasher;
+
+type Map<K, V> = HashMap<K, V, FxBuildHasher>;
+
+/// A key as it is looked up: it hashes as the key it stands for and
+/// compares with it, so that a hit makes no key (each evidence value's
+/// memo key was a `String` made for every lookup, hits included).
+pub trait Lookup<K>: Hash + Equivalent<K> {
+    fn to_key(&self) -> K;
+}
 
 pub struct SharedMemo<K, V> {
-    local: FxHashMap<K, V>,
-    shared: Arc<Mutex<FxHashMap<K, V>>>,
+    local: Map<K, V>,
+    shared: Arc<Mutex<Map<K, V>>>,
     /// Entries each map holds at most; a full map is emptied (what repeats
     /// across devices comes back soon).
     cap: usize,
@@ -24,7 +34,7 @@ pub struct SharedMemo<K, V> {
 impl<K: Hash + Eq + Clone, V: Clone> SharedMemo<K, V> {
     pub fn new(cap: usize) -> SharedMemo<K, V> {
         SharedMemo {
-            local: FxHashMap::default(),
+            local: Map::default(),
             shared: Arc::default(),
             cap,
         }
@@ -33,7 +43,7 @@ impl<K: Hash + Eq + Clone, V: Clone> SharedMemo<K, V> {
     /// A handle for another thread: the same shared entries, none of its own.
     pub fn share(&self) -> SharedMemo<K, V> {
         SharedMemo {
-            local: FxHashMap::default(),
+            local: Map::default(),
             shared: self.shared.clone(),
             cap: self.cap,
         }
@@ -41,31 +51,31 @@ impl<K: Hash + Eq + Clone, V: Clone> SharedMemo<K, V> {
 
     /// The value for `key`, made by `make` (outside the lock) if no thread
     /// has made it yet.
-    pub fn get_or_make(&mut self, key: K, make: impl FnOnce(&K) -> V) -> V {
-        if let Some(v) = self.local.get(&key) {
+    pub fn get_or_make<Q: Lookup<K>>(&mut self, key: &Q, make: impl FnOnce(&Q) -> V) -> V {
+        if let Some(v) = self.local.get(key) {
             return v.clone();
         }
-        let found = self.lock().get(&key).cloned();
+        let found = self.lock().get(key).cloned();
         let v = match found {
             Some(v) => v,
             None => {
-                let v = make(&key);
+                let v = make(key);
                 let mut shared = self.lock();
                 if shared.len() >= self.cap {
                     shared.clear();
                 }
-                shared.insert(key.clone(), v.clone());
+                shared.insert(key.to_key(), v.clone());
                 v
             }
         };
         if self.local.len() >= self.cap {
             self.local.clear();
         }
-        self.local.insert(key, v.clone());
+        self.local.insert(key.to_key(), v.clone());
         v
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<K, V>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Map<K, V>> {
         // A thread that panicked holding it left a whole map: entries are
         // inserted whole.
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
@@ -76,6 +86,12 @@ impl<K: Hash + Eq + Clone, V: Clone> SharedMemo<K, V> {
 mod tests {
     use super::*;
 
+    impl Lookup<u32> for u32 {
+        fn to_key(&self) -> u32 {
+            *self
+        }
+    }
+
     #[test]
     fn each_value_is_made_once_across_handles() {
         let made = std::sync::atomic::AtomicUsize::new(0);
@@ -85,14 +101,14 @@ mod tests {
         };
         let mut a = SharedMemo::new(8);
         let mut b = a.share();
-        assert_eq!(a.get_or_make(1, make), 10);
-        assert_eq!(b.get_or_make(1, make), 10);
-        assert_eq!(a.get_or_make(1, make), 10);
+        assert_eq!(a.get_or_make(&1, make), 10);
+        assert_eq!(b.get_or_make(&1, make), 10);
+        assert_eq!(a.get_or_make(&1, make), 10);
         assert_eq!(made.load(std::sync::atomic::Ordering::Relaxed), 1);
         std::thread::scope(|s| {
-            s.spawn(|| assert_eq!(b.get_or_make(2, make), 20));
+            s.spawn(|| assert_eq!(b.get_or_make(&2, make), 20));
         });
-        assert_eq!(a.get_or_make(2, make), 20);
+        assert_eq!(a.get_or_make(&2, make), 20);
         assert_eq!(made.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 
@@ -100,9 +116,9 @@ mod tests {
     fn full_maps_are_emptied() {
         let mut a = SharedMemo::new(2);
         for k in 0..5u32 {
-            assert_eq!(a.get_or_make(k, |k| k + 1), k + 1);
+            assert_eq!(a.get_or_make(&k, |k| k + 1), k + 1);
         }
         assert!(a.local.len() <= 2 && a.lock().len() <= 2);
-        assert_eq!(a.get_or_make(4, |_| 0), 5, "the latest stays");
+        assert_eq!(a.get_or_make(&4, |_| 0), 5, "the latest stays");
     }
 }

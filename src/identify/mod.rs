@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::decode::Mac;
 use crate::inventory::{Device, printable};
-use crate::memo::SharedMemo;
+use crate::memo::{Lookup, SharedMemo};
 use crate::signatures::devices::{DeviceRules, Field};
 use crate::signatures::oui::{OuiDb, is_local};
 use crate::signatures::vendors::VendorDb;
@@ -163,6 +163,22 @@ pub struct Identifier {
     memo: SharedMemo<(&'static str, &'static str, String), Claims>,
 }
 
+/// An evidence value's memo key as looked up: (signal, field, value).
+#[derive(Hash)]
+struct ClaimKey<'a>(&'static str, &'static str, &'a str);
+
+impl hashbrown::Equivalent<(&'static str, &'static str, String)> for ClaimKey<'_> {
+    fn equivalent(&self, k: &(&'static str, &'static str, String)) -> bool {
+        (self.0, self.1, self.2) == (k.0, k.1, k.2.as_str())
+    }
+}
+
+impl Lookup<(&'static str, &'static str, String)> for ClaimKey<'_> {
+    fn to_key(&self) -> (&'static str, &'static str, String) {
+        (self.0, self.1, self.2.to_string())
+    }
+}
+
 impl Default for Identifier {
     fn default() -> Self {
         Identifier {
@@ -185,17 +201,18 @@ impl Identifier {
 
     fn claims(&mut self, signal: &'static str, field: &'static str, value: &str) -> Claims {
         let (rules, vendors) = (self.rules, self.vendors);
-        self.memo
-            .get_or_make((signal, field, value.to_string()), |_| {
-                read_claims(rules, vendors, signal, field, value)
-            })
+        self.memo.get_or_make(&ClaimKey(signal, field, value), |_| {
+            read_claims(rules, vendors, signal, field, value)
+        })
     }
 
     /// What the device at `mac` (or a MAC-less one) is; takes its evidence
     /// (moved into the result, not copied).
     pub fn identify(&mut self, mac: Option<Mac>, dev: &mut Device) -> Identity {
         let mut id = Identity::default();
-        let mut items: Vec<(&'static str, &'static str, String)> = Vec::new();
+        let syn_count = dev.syns.iter().flatten().count();
+        let count = 2 + dev.services.len() + syn_count + dev.evidence.len();
+        let mut items: Vec<(&'static str, &'static str, String)> = Vec::with_capacity(count);
         if let Some(m) = mac {
             if is_local(&m) {
                 id.randomised_mac = true;
@@ -229,18 +246,27 @@ impl Identifier {
             items.push((signal, field, v));
         }
         let mut scores: BTreeMap<Field, BTreeMap<String, Score>> = BTreeMap::new();
+        id.evidence.reserve_exact(items.len());
         for (signal, field, value) in items {
             let claims = self.claims(signal, field, &value);
             let mut shown = Fields::default();
             for (f, v, w) in claims.iter() {
-                let s = scores
-                    .entry(*f)
-                    .or_default()
-                    .entry(v.to_lowercase())
-                    .or_insert_with(|| Score {
+                let candidates = scores.entry(*f).or_default();
+                // Candidates go by their lower case, made only for a value
+                // that has upper case (most are lower case already).
+                let lower = if v.is_ascii() && !v.bytes().any(|b| b.is_ascii_uppercase()) {
+                    std::borrow::Cow::Borrowed(v.as_str())
+                } else {
+                    std::borrow::Cow::Owned(v.to_lowercase())
+                };
+                if !candidates.contains_key(&*lower) {
+                    let s = Score {
                         display: v.clone(),
                         ..Score::default()
-                    });
+                    };
+                    candidates.insert(lower.to_string(), s);
+                }
+                let s = candidates.get_mut(&*lower).expect("inserted if missing");
                 let best = s.by_signal.entry(signal).or_default();
                 *best = best.max(f64::from(*w));
                 shown.0.push((f.name(), v.clone()));

@@ -93,3 +93,14 @@ fn disagreeing_signals_lower_confidence() {
     );
     assert!(two.confidence["os"] < one.confidence["os"]);
 }
+
+#[test]
+fn claim_keys_are_found_by_their_borrowed_form() {
+    use std::hash::BuildHasher;
+    let fx = rustc_hash::FxBuildHasher;
+    let owned = ("dhcp", "hostname", "Living-Room-TV".to_string());
+    let borrowed = ClaimKey("dhcp", "hostname", "Living-Room-TV");
+    assert_eq!(fx.hash_one(&borrowed), fx.hash_one(&owned));
+    assert!(hashbrown::Equivalent::equivalent(&borrowed, &owned));
+    assert_eq!(borrowed.to_key(), owned);
+}

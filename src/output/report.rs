@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -12,9 +13,10 @@ use crate::detect::support::{Known, Support, assess};
 use crate::event::{EndOfSupportEvent, Event, EventKind, Severity};
 use crate::identify::{Evidence, Identifier};
 use crate::inventory::{Device, DeviceKey, KeyChunk, key_chunks};
-use crate::memo::SharedMemo;
+use crate::memo::{Lookup, SharedMemo};
 use crate::output::pretty::Pretty;
 use crate::pipeline::Analysis;
+use crate::signatures::vendors::Vendor;
 use crate::time::rfc3339;
 
 #[derive(Debug, Serialize)]
@@ -70,7 +72,8 @@ pub struct DeviceReport {
     pub last_seen: String,
     pub packets: u64,
     pub bytes: u64,
-    pub support: Support,
+    /// Shared by the devices alike (see `DeviceReporter::assessed`).
+    pub support: Arc<Support>,
     pub code_of_practice: CodeOfPractice,
     pub evidence: Vec<Evidence>,
 }
@@ -154,6 +157,23 @@ fn end_of_support_event(
 
 /// Vendor, model and OS: what a support assessment depends on.
 type KnownKey = (Option<String>, Option<String>, Option<String>);
+
+/// A [`KnownKey`] as looked up: (vendor, model, OS), borrowed.
+#[derive(Hash)]
+struct KnownRef<'a>(Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+impl hashbrown::Equivalent<KnownKey> for KnownRef<'_> {
+    fn equivalent(&self, k: &KnownKey) -> bool {
+        (self.0, self.1, self.2) == (k.0.as_deref(), k.1.as_deref(), k.2.as_deref())
+    }
+}
+
+impl Lookup<KnownKey> for KnownRef<'_> {
+    fn to_key(&self) -> KnownKey {
+        let owned = |v: Option<&str>| v.map(str::to_string);
+        (owned(self.0), owned(self.1), owned(self.2))
+    }
+}
 /// (Vendor, model, OS) combinations whose support is remembered at once.
 const ASSESSED: usize = 4096;
 
@@ -165,7 +185,8 @@ pub struct DeviceReporter {
     vendors: &'static crate::signatures::vendors::VendorDb,
     /// Devices alike (thousands of "Linux" hosts of one maker) share one
     /// support assessment.
-    assessed: SharedMemo<KnownKey, Support>,
+    /// With the maker's entry in the vendor table, if it has one.
+    assessed: SharedMemo<KnownKey, (Arc<Support>, Option<&'static Vendor>)>,
     opts: ReportOptions,
 }
 
@@ -210,29 +231,21 @@ impl DeviceReporter {
             },
             d,
         );
-        let known = (id.vendor.clone(), id.model.clone(), id.os.clone());
-        let support = self.assessed.get_or_make(known, |(vendor, model, os)| {
-            assess(
-                &Known {
-                    vendor: vendor.as_deref(),
-                    model: model.as_deref(),
-                    os: os.as_deref(),
-                },
-                opts.as_of,
-                opts.warn_days,
-            )
-        });
+        let known = KnownRef(id.vendor.as_deref(), id.model.as_deref(), id.os.as_deref());
+        let vendors = self.vendors;
+        let (support, maker) = self
+            .assessed
+            .get_or_make(&known, |&KnownRef(vendor, model, os)| {
+                let support = assess(&Known { vendor, model, os }, opts.as_of, opts.warn_days);
+                (Arc::new(support), vendor.and_then(|v| vendors.find(v)))
+            });
         let eos = matches!(support.status, "ended" | "ending-soon")
             .then(|| end_of_support_event(&mac, &id, &support, d.last_seen, opts));
-        let disclosure = id
-            .vendor
-            .as_deref()
-            .and_then(|v| self.vendors.find(v))
-            .map(|v| Disclosure {
-                policy_url: v.policy_url.as_deref(),
-                contact: v.contact.as_deref(),
-                source: v.source.as_str(),
-            });
+        let disclosure = maker.map(|v| Disclosure {
+            policy_url: v.policy_url.as_deref(),
+            contact: v.contact.as_deref(),
+            source: v.source.as_str(),
+        });
         let report = DeviceReport {
             mac,
             ips: d.ips.iter().map(|ip| ip.to_string()).collect(),
@@ -558,6 +571,21 @@ pub fn write_json_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn support_keys_are_found_by_their_borrowed_form() {
+        use std::hash::BuildHasher;
+        let fx = rustc_hash::FxBuildHasher;
+        let owned: KnownKey = (Some("Hikvision".into()), None, Some("Linux".into()));
+        let borrowed = KnownRef(Some("Hikvision"), None, Some("Linux"));
+        assert_eq!(fx.hash_one(&borrowed), fx.hash_one(&owned));
+        assert!(hashbrown::Equivalent::equivalent(&borrowed, &owned));
+        assert!(!hashbrown::Equivalent::equivalent(
+            &KnownRef(None, None, Some("Linux")),
+            &owned
+        ));
+        assert_eq!(borrowed.to_key(), owned);
+    }
 
     #[test]
     fn mac_strings_are_lower_case_hex_pairs() {
