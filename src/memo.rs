@@ -23,6 +23,13 @@ pub trait Lookup<K>: Hash + Equivalent<K> {
     fn to_key(&self) -> K;
 }
 
+/// A key looks itself up.
+impl<K: Hash + Eq + Clone> Lookup<K> for K {
+    fn to_key(&self) -> K {
+        self.clone()
+    }
+}
+
 pub struct SharedMemo<K, V> {
     local: Map<K, V>,
     shared: Arc<Mutex<Map<K, V>>>,
@@ -85,12 +92,6 @@ impl<K: Hash + Eq + Clone, V: Clone> SharedMemo<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    impl Lookup<u32> for u32 {
-        fn to_key(&self) -> u32 {
-            *self
-        }
-    }
 
     #[test]
     fn each_value_is_made_once_across_handles() {

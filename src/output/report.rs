@@ -174,6 +174,7 @@ impl Lookup<KnownKey> for KnownRef<'_> {
         (owned(self.0), owned(self.1), owned(self.2))
     }
 }
+
 /// (Vendor, model, OS) combinations whose support is remembered at once.
 const ASSESSED: usize = 4096;
 
@@ -184,8 +185,8 @@ pub struct DeviceReporter {
     identifier: Identifier,
     vendors: &'static crate::signatures::vendors::VendorDb,
     /// Devices alike (thousands of "Linux" hosts of one maker) share one
-    /// support assessment.
-    /// With the maker's entry in the vendor table, if it has one.
+    /// support assessment, found with the maker's entry in the vendor
+    /// table (its disclosure policy).
     assessed: SharedMemo<KnownKey, (Arc<Support>, Option<&'static Vendor>)>,
     opts: ReportOptions,
 }

@@ -3,7 +3,7 @@
 //! id, FQDN, user class), and what a server's reply shows (the server is the
 //! router, and the hostname it hands out is the client's).
 
-use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Progress};
+use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, Output, Progress, hex_into};
 use crate::capture::Nanos;
 use crate::decode::Mac;
 use crate::flow::Chunk;
@@ -99,7 +99,7 @@ pub fn dhcpv4(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
             (1, 12) => fact(&client, "hostname", v),
             (1, 60) => fact(&client, "vendor_class", v),
             (1, 55) => fact(&client, "prl", decimal_list(v, &mut [0; 4 * 255])),
-            (1, 61) => fact(&client, "client_id", hex(v, &mut [0; 2 * 255])),
+            (1, 61) => fact(&client, "client_id", hex_into(v, &mut [0; 2 * 255])),
             (1, 77) => fact(&client, "user_class", v),
             // FQDN: flags, two obsolete rcode bytes, then the name (usually
             // ASCII; the wire form's length bytes are made printable).
@@ -123,36 +123,15 @@ pub fn dhcpv4(d: &[u8], ts: Nanos, sender: &Endpoint, out: &mut Output) -> bool 
 /// list, as fingerbank writes it), written into `buf`: made for every
 /// DHCP request, so not on the heap.
 fn decimal_list<'b>(v: &[u8], buf: &'b mut [u8; 4 * 255]) -> &'b [u8] {
-    let mut n = 0;
-    for (i, &b) in v.iter().enumerate() {
-        if i > 0 {
-            buf[n] = b',';
-            n += 1;
-        }
-        let digits = [b / 100, b / 10 % 10, b % 10];
-        let skip = if b >= 100 {
-            0
-        } else if b >= 10 {
-            1
-        } else {
-            2
-        };
-        for d in &digits[skip..] {
-            buf[n] = b'0' + d;
-            n += 1;
-        }
+    use std::io::Write;
+    let mut w = &mut buf[..];
+    for (i, b) in v.iter().enumerate() {
+        let comma = if i > 0 { "," } else { "" };
+        // Room for 255 of the longest, "255,".
+        let _ = write!(w, "{comma}{b}");
     }
-    &buf[..n]
-}
-
-/// The bytes in lower-case hex, written into `buf`.
-fn hex<'b>(v: &[u8], buf: &'b mut [u8; 2 * 255]) -> &'b [u8] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, &b) in v.iter().enumerate() {
-        buf[2 * i] = DIGITS[usize::from(b >> 4)];
-        buf[2 * i + 1] = DIGITS[usize::from(b & 15)];
-    }
-    &buf[..2 * v.len()]
+    let len = 4 * 255 - w.len();
+    &buf[..len]
 }
 
 /// An FQDN option's name as dotted text: DNS wire format (RFC 4702 and 4704
@@ -219,6 +198,8 @@ fn opaque_list(mut v: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    use std::net::Ipv4Addr;
+
     #[test]
     fn option_lists_are_written_as_before() {
         let all: Vec<u8> = (0..=255).collect();
@@ -229,10 +210,9 @@ mod tests {
                 list.join(",").as_bytes()
             );
             let text: String = v.iter().map(|b| format!("{b:02x}")).collect();
-            assert_eq!(hex(v, &mut [0; 2 * 255]), text.as_bytes());
+            assert_eq!(hex_into(v, &mut [0; 2 * 255]), text.as_bytes());
         }
     }
-    use std::net::Ipv4Addr;
 
     fn request(options: &[u8]) -> Vec<u8> {
         let mut d = vec![0u8; 240];

@@ -454,7 +454,7 @@ fn hash<D: sha2::Digest>(parts: &[&[u8]]) -> String {
     for p in parts {
         d.update(p);
     }
-    d.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    super::hex(&d.finalize())
 }
 
 #[cfg(test)]

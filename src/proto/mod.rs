@@ -227,6 +227,24 @@ pub trait FlowAnalyzer: Send {
 /// Every fingerprinting parser on `data`, as one device's datagram or
 /// segment: what the fuzz target and the damaged-input test drive. Returns
 /// what they produced.
+/// `bytes` in lower-case hex, written into `buf` (twice as long at least):
+/// for text made per packet, kept off the heap.
+pub fn hex_into<'b>(bytes: &[u8], buf: &'b mut [u8]) -> &'b [u8] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, &b) in buf.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
+    }
+    &buf[..2 * bytes.len()]
+}
+
+/// `bytes` in lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut buf = vec![0; 2 * bytes.len()];
+    hex_into(bytes, &mut buf);
+    String::from_utf8(buf).expect("hex digits are ASCII")
+}
+
 pub fn run_fingerprint_parsers(data: &[u8]) -> Output {
     let ep = Endpoint {
         ip: std::net::Ipv4Addr::new(192, 168, 1, 2).into(),

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, L4, Output, Probe, Progress};
+use super::{Analyzer, Dir, FlowAnalyzer, FlowInfo, L4, Output, Probe, Progress, hex};
 use crate::capture::Nanos;
 use crate::flow::Chunk;
 
@@ -175,7 +175,11 @@ fn hello_from_records(mut b: &[u8]) -> Gathered<'_> {
             if msg.len() >= 4 + need {
                 return Gathered::Hello(match msg {
                     Cow::Borrowed(m) => Cow::Borrowed(&m[4..4 + need]),
-                    Cow::Owned(m) => Cow::Owned(m[4..4 + need].to_vec()),
+                    Cow::Owned(mut m) => {
+                        m.truncate(4 + need);
+                        m.drain(..4);
+                        Cow::Owned(m)
+                    }
                 });
             }
         }
@@ -334,15 +338,6 @@ fn hash12(s: &str) -> String {
     }
     let d = Sha256::digest(s.as_bytes());
     hex(&d[..6])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 impl ClientHello<'_> {
