@@ -55,10 +55,19 @@ resident() {
   [ "$(fincore --noheadings -o PAGES "$1")" -eq $(( ($(stat -c %s "$1") + 4095) / 4096 )) ]
 }
 
-# One wall-clock run: prints "seconds rss_kib".
+# One wall-clock run: prints "seconds rss_kib". The wall clock is read
+# around /usr/bin/time (whose own %e counts in hundredths, truncated: up to
+# 2 % of a half-second run) and RSS is its %M (the last line of its output;
+# a failing command adds one before).
 once() {
-  /usr/bin/time -f "%e %M" -o /tmp/iotwatch-bench.time "$@" >/dev/null 2>&1 || true
-  cat /tmp/iotwatch-bench.time
+  local secs
+  secs=$(python3 -c '
+import subprocess, sys, time
+start = time.perf_counter()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("%.4f" % (time.perf_counter() - start))
+' /usr/bin/time -f "%M" -o /tmp/iotwatch-bench.time "$@")
+  echo "$secs $(tail -n 1 /tmp/iotwatch-bench.time)"
 }
 
 echo "| capture | tool | seconds | packets/s | peak RSS MiB | ratio |"
@@ -110,7 +119,7 @@ for f in "${files[@]}"; do
       ndpiReader) ratio=$(awk "BEGIN{printf \"iotwatch-1 is %.1f x\", $s/${secs[iotwatch-1]}}") ;;
       baseline-1) ratio=$(awk "BEGIN{printf \"iotwatch-1 is %.2f x\", $s/${secs[iotwatch-1]}}") ;;
     esac
-    printf '| %s | %s | %.2f | %s | %.0f | %s |\n' "$(basename "$f")" "$tool" "$s" \
+    printf '| %s | %s | %.3f | %s | %.0f | %s |\n' "$(basename "$f")" "$tool" "$s" \
       "$(awk "BEGIN{printf \"%.0f\", $pkts/$s}")" "$(awk "BEGIN{print ${rss[$tool]}/1024}")" "$ratio"
   done
   kill "$holder"; holder=
