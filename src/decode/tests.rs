@@ -230,3 +230,73 @@ fn addresses_keep_their_family() {
     assert_eq!(four.src16, six.src16);
     assert_eq!(addr_from16(four.src16), four.src());
 }
+
+/// Bytes placed so that they end where a readable page does, the next page
+/// unreadable: a read past their end faults rather than going unnoticed.
+#[cfg(unix)]
+fn at_page_end(bytes: &[u8], f: impl FnOnce(&[u8])) {
+    // SAFETY: plain mappings of this test's own; the slice handed to `f`
+    // lies inside the first page, which stays mapped until after `f`.
+    unsafe {
+        let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap();
+        assert!(bytes.len() <= page);
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        let p = p.cast::<u8>();
+        assert_eq!(libc::mprotect(p.add(page).cast(), page, libc::PROT_NONE), 0);
+        let at = p.add(page - bytes.len());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
+        f(std::slice::from_raw_parts(at, bytes.len()));
+        libc::munmap(p.cast(), 2 * page);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_ipv6_extension_chain_cut_short_is_not_read_past_its_end() {
+    // A later fragment whose fragment header names a hop-by-hop header
+    // next, with no bytes left for it (found by the `decode` fuzz target:
+    // etherparse's iterator over a laxly sliced chain read past it).
+    let mut v = vec![0x60, 0, 0, 0, 0, 8, 44, 64];
+    v.extend_from_slice(&[0x20; 16]); // source
+    v.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    // Fragment header: next header hop-by-hop, offset 1, identification 1.
+    v.extend_from_slice(&[0, 0, 0, 1 << 3, 0, 0, 0, 1]);
+    at_page_end(&v, |d| {
+        let p = decode(&Frame::whole(LinkType::RawIpv6, d)).unwrap();
+        assert_eq!(p.ip.unwrap().fragment, Fragment::Later);
+    });
+    // The first fragment: offset 0, more to come.
+    v[43] = 1;
+    at_page_end(&v, |d| {
+        let p = decode(&Frame::whole(LinkType::RawIpv6, d)).unwrap();
+        assert_eq!(p.ip.unwrap().fragment, Fragment::First);
+    });
+}
+
+#[test]
+fn ipv6_chains_walked() {
+    // Hop-by-hop (8 bytes), then a first fragment, then TCP.
+    let d = [44, 0, 1, 4, 0, 0, 0, 0, 6, 0, 0, 1, 0, 0, 0, 9, 0xaa];
+    let c = ipv6_chain(0, &d);
+    assert_eq!(
+        (c.next, c.len, c.later_fragment, c.cut),
+        (6, 16, false, false)
+    );
+    // The same fragment at offset 2: a later one.
+    let mut later = d;
+    later[11] = 2 << 3;
+    assert!(ipv6_chain(0, &later).later_fragment);
+    // Cut inside the fragment header: what was read, and that it was cut.
+    let c = ipv6_chain(0, &d[..10]);
+    assert_eq!((c.next, c.len, c.cut), (44, 8, true));
+    // No extension headers at all.
+    assert_eq!(ipv6_chain(17, &[]).len, 0);
+}

@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::capture::{Frame, LinkType};
-use crate::decode::addr16;
+use crate::decode::{addr16, ipv6_chain};
 use crate::flow::shard_bucket_of16;
 
 /// The frame's shard bucket: its flow key's, when the ports can be read.
@@ -79,35 +79,20 @@ fn ip_bucket(d: &[u8]) -> Option<usize> {
         6 => {
             let s: [u8; 16] = d.get(8..24)?.try_into().ok()?;
             let t: [u8; 16] = d.get(24..40)?.try_into().ok()?;
-            let (mut next, mut at) = (*d.get(6)?, 40);
-            let mut first = true;
-            // Extension headers, as far as a few go.
-            for _ in 0..8 {
-                match next {
-                    0 | 43 | 60 => {
-                        let len = (usize::from(*d.get(at + 1)?) + 1) * 8;
-                        next = *d.get(at)?;
-                        at += len;
-                    }
-                    44 => {
-                        first = be16(d, at + 2)? >> 3 == 0;
-                        next = *d.get(at)?;
-                        at += 8;
-                    }
-                    51 => {
-                        let len = (usize::from(*d.get(at + 1)?) + 2) * 4;
-                        next = *d.get(at)?;
-                        at += len;
-                    }
-                    _ => break,
-                }
+            let chain = ipv6_chain(*d.get(6)?, &d[40..]);
+            if chain.cut {
+                return None;
             }
-            let ports = if first { ports(d, at, next) } else { None };
+            let ports = if chain.later_fragment {
+                None
+            } else {
+                ports(d, 40 + chain.len, chain.next)
+            };
             Some(key_bucket(
                 u128::from_be_bytes(s),
                 u128::from_be_bytes(t),
                 ports,
-                next,
+                chain.next,
             ))
         }
         _ => None,
