@@ -265,6 +265,13 @@ pub fn run_fingerprint_parsers(data: &[u8]) -> Output {
         out.facts.add(0, &ep, "tls", "ja3", ja3.as_bytes(), false);
         out.facts.add(0, &ep, "tls", "ja4", ja4.as_bytes(), false);
     }
+    // The same bytes as a client's first records: a hello gathered from
+    // one record or several.
+    if let Some(h) = tls::hello_in_records(data)
+        && let Some(h) = tls::parse_client_hello(&h)
+    {
+        let _ = (h.ja3(), h.ja4());
+    }
     tplink::sysinfo_facts(&tplink::deobfuscate(data), 0, &ep, &mut out);
     snmp::system_facts(data, 0, &ep, &mut out);
     out

@@ -187,6 +187,15 @@ fn hello_from_records(mut b: &[u8]) -> Gathered<'_> {
     Gathered::More
 }
 
+/// The ClientHello message that `records` (a client's first bytes) hold
+/// whole, if they do: for the fuzz target (`run_fingerprint_parsers`).
+pub fn hello_in_records(records: &[u8]) -> Option<Cow<'_, [u8]>> {
+    match hello_from_records(records) {
+        Gathered::Hello(h) => Some(h),
+        Gathered::More | Gathered::Bad => None,
+    }
+}
+
 /// A parsed ClientHello, its lists left in the message's bytes: parsing
 /// allocates nothing (it runs once per TLS connection; its fingerprints
 /// once per distinct hello).
