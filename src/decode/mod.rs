@@ -42,30 +42,16 @@ pub fn addr16(ip: IpAddr) -> u128 {
     }
 }
 
-/// What an IPv6 packet's extension headers come to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv6Chain {
-    /// The protocol after the chain (or where the walk stopped).
-    pub next: u8,
-    /// The chain's length in bytes.
-    pub len: usize,
-    /// It has a fragment header, and none of offset 0: a later fragment,
-    /// with no transport header.
-    pub later_fragment: bool,
-    /// The bytes ended inside the chain.
-    pub cut: bool,
-}
-
-/// Walks IPv6 extension headers (hop-by-hop, routing, destination options,
-/// fragment, authentication; up to eight) from `next`, the fixed header's
-/// next-header field, over `d`, the bytes after the fixed header. Reads
-/// only the fields it needs, each bounds-checked. One walk for the decoder
-/// and for the reader's shard hash, so that they agree on which packets
-/// are later fragments.
-pub fn ipv6_chain(mut next: u8, d: &[u8]) -> Ipv6Chain {
-    let (mut at, mut fragment, mut first, mut cut) = (0, false, false, false);
-    for _ in 0..8 {
-        let field = |i: usize| d.get(at + i).copied();
+/// Whether an IPv6 packet whose extension headers `chain` holds (`next`:
+/// the fixed header's next-header field) is a later fragment: it has a
+/// fragment header, and none of offset 0. Walked by hand, each field
+/// bounds-checked: etherparse's iterator over a laxly sliced chain reads
+/// past the chain's end when the last header names another that did not
+/// parse (found by the `decode` fuzz target).
+fn ipv6_later_fragment(mut next: u8, chain: &[u8]) -> bool {
+    let (mut at, mut fragment, mut first) = (0, false, false);
+    loop {
+        let field = |i: usize| chain.get(at + i).copied();
         let len = match next {
             0 | 43 | 60 => field(1).map(|l| (usize::from(l) + 1) * 8),
             44 => field(2).zip(field(3)).map(|(hi, lo)| {
@@ -74,20 +60,12 @@ pub fn ipv6_chain(mut next: u8, d: &[u8]) -> Ipv6Chain {
                 8
             }),
             51 => field(1).map(|l| (usize::from(l) + 2) * 4),
-            _ => break,
+            _ => None,
         };
-        let (Some(len), Some(after)) = (len, field(0)) else {
-            cut = true;
-            break;
-        };
-        next = after;
-        at += len;
-    }
-    Ipv6Chain {
-        next,
-        len: at,
-        later_fragment: fragment && !first,
-        cut,
+        match (len, field(0)) {
+            (Some(len), Some(after)) => (next, at) = (after, at + len),
+            _ => return fragment && !first,
+        }
     }
 }
 
@@ -310,13 +288,9 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, d: &'a [u8], cut: bool) -> Result<(), Dec
         LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
             let p = v6.payload();
-            // The chain etherparse took, walked again by hand: its iterator
-            // over a laxly sliced chain reads past the chain's end when the
-            // last header names another that did not parse (found by the
-            // `decode` fuzz target).
             let fragment = if !p.fragmented {
                 Fragment::No
-            } else if ipv6_chain(h.next_header().0, v6.extensions().slice()).later_fragment {
+            } else if ipv6_later_fragment(h.next_header().0, v6.extensions().slice()) {
                 Fragment::Later
             } else {
                 Fragment::First

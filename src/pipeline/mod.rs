@@ -13,7 +13,7 @@
 //! its shard. Batches come back empty to be reused: no allocation per
 //! packet.
 
-mod shard;
+pub mod shard;
 mod worker;
 
 use std::collections::VecDeque;

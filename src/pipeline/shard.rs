@@ -11,13 +11,30 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::capture::{Frame, LinkType};
-use crate::decode::{addr16, ipv6_chain};
+use crate::decode::{addr16, decode};
+use crate::flow::PacketView;
 use crate::flow::shard_bucket_of16;
 
-/// The frame's shard bucket: its flow key's, when the ports can be read.
-/// Frames without IP (ARP, LLDP, damaged) all go to bucket 0.
+/// The frame's shard bucket: its flow key's, the key the worker's decoder
+/// will give it (else a flow would be split between workers, and the
+/// report would depend on the thread count). Frames without IP (ARP, LLDP,
+/// damaged) all go to bucket 0.
 pub fn bucket(fr: &Frame<'_>) -> usize {
-    tuple_bucket(fr).unwrap_or(0)
+    tuple_bucket(fr).unwrap_or_else(|| decoded_bucket(fr))
+}
+
+/// The bucket by the decoder itself, for the IP packets the quick reading
+/// below leaves to it: fragments, IPv6 extension headers, IPsec AH, a
+/// header too short for its length fields. The `decode` fuzz target checks
+/// that the two agree.
+#[cold]
+fn decoded_bucket(fr: &Frame<'_>) -> usize {
+    match decode(fr) {
+        Ok(p) => {
+            p.ip.map_or(0, |ip| PacketView::of(&p, &ip).0.key.shard_bucket())
+        }
+        Err(_) => 0,
+    }
 }
 
 /// The bucket of a 5-tuple: addresses (as [`addr16`] gives them), ports
@@ -30,12 +47,23 @@ fn key_bucket(a: u128, b: u128, ports: Option<(u16, u16)>, proto: u8) -> usize {
     shard_bucket_of16(a, b, sp, dp, proto)
 }
 
+/// The bucket as read quickly from the frame, `None` when only the decoder
+/// can tell.
 fn tuple_bucket(fr: &Frame<'_>) -> Option<usize> {
     let d = fr.data;
     let (mut ether_type, mut at) = match fr.link {
-        LinkType::Ethernet => (be16(d, 12)?, 14),
-        LinkType::LinuxSll => (be16(d, 14)?, 16),
-        LinkType::LinuxSll2 => (be16(d, 0)?, 20),
+        LinkType::Ethernet => match be16(d, 12) {
+            Some(t) => (t, 14),
+            None => return Some(0),
+        },
+        LinkType::LinuxSll => match be16(d, 14) {
+            Some(t) => (t, 16),
+            None => return Some(0),
+        },
+        LinkType::LinuxSll2 => match be16(d, 0) {
+            Some(t) => (t, 20),
+            None => return Some(0),
+        },
         LinkType::Null | LinkType::Loop | LinkType::Raw | LinkType::RawIpv4 | LinkType::RawIpv6 => {
             let at = if matches!(fr.link, LinkType::Null | LinkType::Loop) {
                 4
@@ -44,7 +72,7 @@ fn tuple_bucket(fr: &Frame<'_>) -> Option<usize> {
             };
             return ip_bucket(d.get(at..)?);
         }
-        LinkType::Other(_) => return None,
+        LinkType::Other(_) => return Some(0),
     };
     // 802.1Q, 802.1ad and the old QinQ tag, up to three deep.
     for _ in 0..3 {
@@ -56,54 +84,78 @@ fn tuple_bucket(fr: &Frame<'_>) -> Option<usize> {
     }
     match ether_type {
         0x0800 | 0x86DD => ip_bucket(d.get(at..)?),
-        _ => None,
+        _ => Some(0),
     }
 }
 
+/// The bucket of a plain IP packet, its payload bounded by its length
+/// field as etherparse's lax slicing bounds it; `None` for the others.
 fn ip_bucket(d: &[u8]) -> Option<usize> {
     match d.first()? >> 4 {
         4 => {
-            let s: [u8; 4] = d.get(12..16)?.try_into().ok()?;
-            let t: [u8; 4] = d.get(16..20)?.try_into().ok()?;
-            let proto = *d.get(9)?;
-            let first = be16(d, 6)? & 0x1FFF == 0;
             let ihl = usize::from(d[0] & 0x0F) * 4;
-            let ports = if first { ports(d, ihl, proto) } else { None };
+            let proto = *d.get(9)?;
+            // Fragments (more to come, or an offset) and AH.
+            if ihl < 20 || d.len() < ihl || be16(d, 6)? & 0x3FFF != 0 || proto == 51 {
+                return None;
+            }
+            let s: [u8; 4] = d[12..16].try_into().ok()?;
+            let t: [u8; 4] = d[16..20].try_into().ok()?;
+            let total = usize::from(be16(d, 2)?);
+            let end = if total < ihl || total > d.len() {
+                d.len()
+            } else {
+                total
+            };
             Some(key_bucket(
                 addr16(IpAddr::V4(Ipv4Addr::from(s))),
                 addr16(IpAddr::V4(Ipv4Addr::from(t))),
-                ports,
+                ports(&d[ihl..end], proto),
                 proto,
             ))
         }
         6 => {
             let s: [u8; 16] = d.get(8..24)?.try_into().ok()?;
             let t: [u8; 16] = d.get(24..40)?.try_into().ok()?;
-            let chain = ipv6_chain(*d.get(6)?, &d[40..]);
-            if chain.cut {
+            let next = d[6];
+            // Extension headers (hop-by-hop, routing, fragment, AH,
+            // destination options).
+            if matches!(next, 0 | 43 | 44 | 51 | 60) {
                 return None;
             }
-            let ports = if chain.later_fragment {
-                None
+            // A payload length of 0 with bytes after the header: a jumbogram.
+            let len = usize::from(be16(d, 4)?);
+            let end = if len == 0 && d.len() > 40 {
+                d.len()
             } else {
-                ports(d, 40 + chain.len, chain.next)
+                (40 + len).min(d.len())
             };
             Some(key_bucket(
                 u128::from_be_bytes(s),
                 u128::from_be_bytes(t),
-                ports,
-                chain.next,
+                ports(&d[40..end], next),
+                next,
             ))
         }
-        _ => None,
+        _ => Some(0),
     }
 }
 
-fn ports(d: &[u8], at: usize, proto: u8) -> Option<(u16, u16)> {
-    match proto {
-        6 | 17 => Some((be16(d, at)?, be16(d, at + 2)?)),
-        _ => None,
-    }
+/// The ports of a TCP or UDP header that the decoder would take as one
+/// (etherparse's `TcpSlice`: 20 bytes at least, and as many as its data
+/// offset says; a UDP header: 8).
+fn ports(d: &[u8], proto: u8) -> Option<(u16, u16)> {
+    let whole = match proto {
+        6 => d.len() >= 20 && (20..=d.len()).contains(&(usize::from(d[12] >> 4) * 4)),
+        17 => d.len() >= 8,
+        _ => false,
+    };
+    whole.then(|| {
+        (
+            u16::from_be_bytes([d[0], d[1]]),
+            u16::from_be_bytes([d[2], d[3]]),
+        )
+    })
 }
 
 fn be16(d: &[u8], at: usize) -> Option<u16> {
@@ -115,15 +167,6 @@ mod tests {
     use etherparse::{IpNumber, PacketBuilder};
 
     use super::*;
-    use crate::decode::decode;
-    use crate::flow::PacketView;
-
-    /// The bucket the worker files the decoded packet's flow under.
-    fn decoded_bucket(fr: &Frame<'_>) -> usize {
-        let p = decode(fr).unwrap();
-        let ip = p.ip.unwrap();
-        PacketView::of(&p, &ip).0.key.shard_bucket()
-    }
 
     #[test]
     fn reader_and_decoder_agree_on_the_bucket() {
@@ -177,11 +220,40 @@ mod tests {
         hop[4..6].copy_from_slice(&(u16::from_be_bytes([v[4], v[5]]) + 8).to_be_bytes());
         hop.extend_from_slice(&[u8::from(IpNumber::TCP), 0, 1, 4, 0, 0, 0, 0]);
         hop.extend_from_slice(&v[40..]);
+        // Those the decoder decides: extension headers, fragments.
+        let mut slow = vec![frames.len()];
         frames.push((LinkType::Raw, hop));
+        // Cut by the snaplen: a TCP header cut short, and one past the
+        // IPv4 total length (in padding). The decoder takes no ports from
+        // either.
+        let cut = [frames.len(), frames.len() + 1];
+        let mut v = frames[0].1.clone();
+        v.truncate(14 + 20 + 12);
+        frames.push((LinkType::Ethernet, v));
+        let mut v = frames[0].1.clone();
+        v[14 + 2..14 + 4].copy_from_slice(&30u16.to_be_bytes());
+        frames.push((LinkType::Ethernet, v));
+        // A first fragment.
+        let mut v = frames[0].1.clone();
+        v[14 + 6] = 0x20;
+        slow.push(frames.len());
+        frames.push((LinkType::Ethernet, v));
         let mut buckets = Vec::new();
-        for (link, data) in &frames {
-            let fr = Frame::whole(*link, data);
-            assert_eq!(bucket(&fr), decoded_bucket(&fr), "{link:?} {data:02x?}");
+        for (i, (link, data)) in frames.iter().enumerate() {
+            let mut fr = Frame::whole(*link, data);
+            if cut.contains(&i) {
+                fr.orig_len += 9;
+            }
+            let p = decode(&fr).unwrap();
+            let ip = p.ip.unwrap();
+            let decoded = PacketView::of(&p, &ip).0.key.shard_bucket();
+            assert_eq!(bucket(&fr), decoded, "{link:?} {data:02x?}");
+            // The others take the quick way, not the decoder's.
+            assert_eq!(
+                tuple_bucket(&fr).is_none(),
+                slow.contains(&i),
+                "{link:?} {data:02x?}"
+            );
             buckets.push(bucket(&fr));
         }
         buckets.sort_unstable();
