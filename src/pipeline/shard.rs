@@ -48,22 +48,14 @@ fn key_bucket(a: u128, b: u128, ports: Option<(u16, u16)>, proto: u8) -> usize {
 }
 
 /// The bucket as read quickly from the frame, `None` when only the decoder
-/// can tell.
+/// can tell (which includes frames too short for their link header, rare
+/// enough to decode twice).
 fn tuple_bucket(fr: &Frame<'_>) -> Option<usize> {
     let d = fr.data;
     let (mut ether_type, mut at) = match fr.link {
-        LinkType::Ethernet => match be16(d, 12) {
-            Some(t) => (t, 14),
-            None => return Some(0),
-        },
-        LinkType::LinuxSll => match be16(d, 14) {
-            Some(t) => (t, 16),
-            None => return Some(0),
-        },
-        LinkType::LinuxSll2 => match be16(d, 0) {
-            Some(t) => (t, 20),
-            None => return Some(0),
-        },
+        LinkType::Ethernet => (be16(d, 12)?, 14),
+        LinkType::LinuxSll => (be16(d, 14)?, 16),
+        LinkType::LinuxSll2 => (be16(d, 0)?, 20),
         LinkType::Null | LinkType::Loop | LinkType::Raw | LinkType::RawIpv4 | LinkType::RawIpv6 => {
             let at = if matches!(fr.link, LinkType::Null | LinkType::Loop) {
                 4
@@ -72,7 +64,7 @@ fn tuple_bucket(fr: &Frame<'_>) -> Option<usize> {
             };
             return ip_bucket(d.get(at..)?);
         }
-        LinkType::Other(_) => return Some(0),
+        LinkType::Other(_) => return None,
     };
     // 802.1Q, 802.1ad and the old QinQ tag, up to three deep.
     for _ in 0..3 {

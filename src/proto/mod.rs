@@ -267,7 +267,7 @@ pub fn run_fingerprint_parsers(data: &[u8]) -> Output {
     }
     // The same bytes as a client's first records: a hello gathered from
     // one record or several.
-    if let Some(h) = tls::hello_in_records(data)
+    if let tls::Gathered::Hello(h) = tls::hello_from_records(data)
         && let Some(h) = tls::parse_client_hello(&h)
     {
         let _ = (h.ja3(), h.ja4());

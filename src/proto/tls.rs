@@ -138,7 +138,7 @@ fn hello_gathered(g: Gathered<'_>, flow: &FlowInfo, ts: Nanos, out: &mut Output)
     Progress::Done
 }
 
-enum Gathered<'a> {
+pub(crate) enum Gathered<'a> {
     More,
     /// The message body: borrowed when one record holds it all.
     Hello(Cow<'a, [u8]>),
@@ -147,7 +147,7 @@ enum Gathered<'a> {
 
 /// The ClientHello handshake message (without its 4-byte header), from the
 /// payloads of as many handshake records as it spans.
-fn hello_from_records(mut b: &[u8]) -> Gathered<'_> {
+pub(crate) fn hello_from_records(mut b: &[u8]) -> Gathered<'_> {
     let mut msg: Cow<'_, [u8]> = Cow::Borrowed(&[]);
     while b.len() >= 5 {
         if b[0] != 0x16 || b[1] != 3 {
@@ -185,15 +185,6 @@ fn hello_from_records(mut b: &[u8]) -> Gathered<'_> {
         }
     }
     Gathered::More
-}
-
-/// The ClientHello message that `records` (a client's first bytes) hold
-/// whole, if they do: for the fuzz target (`run_fingerprint_parsers`).
-pub fn hello_in_records(records: &[u8]) -> Option<Cow<'_, [u8]>> {
-    match hello_from_records(records) {
-        Gathered::Hello(h) => Some(h),
-        Gathered::More | Gathered::Bad => None,
-    }
 }
 
 /// A parsed ClientHello, its lists left in the message's bytes: parsing
