@@ -34,6 +34,7 @@ fn bench(c: &mut Criterion) {
     for i in 0..1000u32 {
         t.update(
             &view(home, 0x5DB8_0000 + i, 50000, 443, tcp_flags::SYN, 1),
+            1,
             &mut |_, _| {},
         );
         t.update(
@@ -45,6 +46,7 @@ fn bench(c: &mut Criterion) {
                 tcp_flags::SYN | tcp_flags::ACK,
                 1,
             ),
+            1,
             &mut |_, _| {},
         );
     }
@@ -54,7 +56,7 @@ fn bench(c: &mut Criterion) {
             for i in 0..N as u32 {
                 ts += 1;
                 let v = view(home, 0x5DB8_0000 + i % 1000, 50000, 443, tcp_flags::ACK, ts);
-                std::hint::black_box(t.update(&v, &mut |_, _| {}));
+                std::hint::black_box(t.update(&v, ts, &mut |_, _| {}));
             }
         })
     });
@@ -66,7 +68,7 @@ fn bench(c: &mut Criterion) {
                 dst = dst.wrapping_add(7919);
                 ts += 1;
                 let v = view(home, dst, 40000, 23, tcp_flags::SYN, ts);
-                std::hint::black_box(scan.update(&v, &mut |_, _| {}));
+                std::hint::black_box(scan.update(&v, ts, &mut |_, _| {}));
             }
         })
     });

@@ -24,12 +24,15 @@ fn main() {
             f.tcp
         )
     };
+    // The latest time so far: flows go idle by it (`FlowTable::update`).
+    let mut clock = 0;
     cf.run(|fr| {
+        clock = fr.ts.max(clock);
         if let Ok(p) = decode(&fr)
             && let Some(ip) = p.ip
         {
             let (v, _) = PacketView::of(&p, &ip);
-            t.update(&v, &mut show);
+            t.update(&v, clock, &mut show);
         }
         Step::Continue
     })

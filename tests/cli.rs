@@ -367,3 +367,43 @@ fn same_report_whatever_the_threads_when_caps_are_reached() {
     // More shards than cores, each worked on by whichever thread is free.
     assert_eq!(one, common::analyze_json(&[&path], 8), "eight threads");
 }
+
+/// A capture whose time jumps forward and then falls back (merged from two
+/// sources, say): flows go idle by the latest time read, whichever thread
+/// holds them, so one thread and two end the same flows.
+#[test]
+fn same_report_whatever_the_threads_when_time_goes_backwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("backwards.pcap");
+    let dev = [0x00, 0x11, 0x22, 0x00, 0x00, 0x01];
+    let router = [0x00, 0x11, 0x22, 0x00, 0x00, 0xfe];
+    let dns = |port: u16, frames: &mut Vec<(u64, Vec<u8>)>, t_us: u64| {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(dev, router)
+            .ipv4([192, 168, 1, 10], [192, 168, 1, 1], 64)
+            .udp(port, 53)
+            .write(&mut v, &[0u8; 20])
+            .unwrap();
+        frames.push((t_us, v));
+    };
+    let mut frames = Vec::new();
+    // 64 flows (spread over every shard) at 1 s; one packet at 1,000 s;
+    // the 64 again at 2 s and 3 s, behind it.
+    for p in 0..64 {
+        dns(40000 + p, &mut frames, 1_000_000);
+    }
+    dns(50000, &mut frames, 1_000_000_000);
+    for t in [2_000_000, 3_000_000] {
+        for p in 0..64 {
+            dns(40000 + p, &mut frames, t);
+        }
+    }
+    write_pcap(&path, 1, &frames);
+    let one = common::analyze_json(&[&path], 1);
+    let r: serde_json::Value = serde_json::from_str(&one).unwrap();
+    // Each of the 64 went idle at the jump (999 s quiet by the latest
+    // time) and starts once again at 2 s, going on at 3 s: 64 + 1 + 64.
+    assert_eq!(r["capture"]["udp_flows"], 129, "{}", r["capture"]);
+    assert_eq!(one, common::analyze_json(&[&path], 2), "two threads");
+    assert_eq!(one, common::analyze_json(&[&path], 3), "three threads");
+}

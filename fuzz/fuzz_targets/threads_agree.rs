@@ -3,11 +3,10 @@
 //! on the thread count). Run: `cargo +nightly fuzz run threads_agree`
 //! (seed it with small files from ../shared/captures).
 //!
-//! Open finding (session 16): it fails within a minute on captures whose
-//! timestamps go backwards after a jump forward. Idle flows then expire by
-//! each worker's own clock: with one thread every flow sees the jump, with
-//! two only the shard that had the jumping packet. Made monotonic, all 16
-//! failing pcap inputs gave the same reports.
+//! Session 16 found with it that idle flows expired by each worker's own
+//! clock, so captures whose time went backwards after a jump forward gave
+//! more flows with one thread than with two; flows now go idle by the
+//! pipeline's clock (`FlowTable::update`).
 #![no_main]
 use std::io::Cursor;
 

@@ -74,7 +74,10 @@ pub struct Flow {
     /// `tcp.syn` / `tcp.syn_ack` are set.
     pub isn: [u32; 2],
     pub app: App,
-    // Table bookkeeping: intrusive LRU list of the flow's timeout class.
+    // Table bookkeeping: the table's time at the flow's last packet (it goes
+    // idle by that, see `FlowTable::update`), and the intrusive LRU list of
+    // its timeout class.
+    last_clock: Nanos,
     prev: u32,
     next: u32,
     class: u8,

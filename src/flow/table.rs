@@ -178,6 +178,14 @@ impl FlowTable {
     /// the packet was absorbed (a SYN waiting in the SYN cache, or a flow that
     /// ended with this packet).
     ///
+    /// `clock` is the pipeline's time at this packet: the latest time of any
+    /// frame read so far, of whatever flow or shard (at least `p.ts`). A flow
+    /// goes idle when this clock passes its timeout after the clock's time at
+    /// its last packet. Captures whose time goes backwards (merged from
+    /// several sources, or a clock stepped back) thus end the same flows
+    /// however they are sharded, and a flow that goes on behind the clock
+    /// is not split at each packet.
+    ///
     /// Inlined into the worker's per-packet path: left to the optimiser, it
     /// was inlined or not depending on how unrelated code split into codegen
     /// units, and not inlined cost a one-thread run 2-3 %.
@@ -185,10 +193,11 @@ impl FlowTable {
     pub fn update(
         &mut self,
         p: &PacketView,
+        clock: Nanos,
         on_end: &mut impl FnMut(Flow, EndReason),
     ) -> Option<u32> {
-        if p.ts > self.now {
-            self.now = p.ts;
+        if clock > self.now {
+            self.now = clock;
             if self.now >= self.next_sweep {
                 self.expire(on_end);
                 self.next_sweep = self.now + SECOND;
@@ -202,8 +211,10 @@ impl FlowTable {
         let slots = &self.slots;
         if let Some(&idx) = self.map.find(hash, |&i| slots[i as usize].key == p.key) {
             let f = &self.slots[idx as usize];
-            // Idle past its timeout but not yet swept (sweeps run once a second).
-            let idle = f.last_ts.saturating_add(self.timeouts[f.class as usize]) < p.ts;
+            // Idle past its timeout but not yet swept (sweeps run once a
+            // second): ended here just as a sweep would have ended it, so
+            // that when sweeps run changes nothing.
+            let idle = self.idle(f, f.class as usize);
             let restart = is_syn && f.tcp.closed() && p.side == f.client_side();
             if !restart && !idle {
                 self.account(idx, p);
@@ -314,8 +325,7 @@ impl FlowTable {
                 if head == NIL {
                     break;
                 }
-                let f = &self.slots[head as usize];
-                if f.last_ts.saturating_add(self.timeouts[class]) > self.now {
+                if !self.idle(&self.slots[head as usize], class) {
                     break;
                 }
                 let done = self.remove(head);
@@ -323,6 +333,13 @@ impl FlowTable {
                 on_end(done, EndReason::Idle);
             }
         }
+    }
+
+    /// Whether a flow of timeout class `class` has been quiet for longer
+    /// than its timeout at the table's current time.
+    #[inline]
+    fn idle(&self, f: &Flow, class: usize) -> bool {
+        f.last_clock.saturating_add(self.timeouts[class]) < self.now
     }
 
     /// Ends everything still open, oldest first: the end of the capture.
@@ -372,7 +389,7 @@ impl FlowTable {
         let oldest = (0..3)
             .map(|c| self.lists[c].head)
             .filter(|&h| h != NIL)
-            .min_by_key(|&h| self.slots[h as usize].last_ts);
+            .min_by_key(|&h| self.slots[h as usize].last_clock);
         if let Some(idx) = oldest {
             let f = self.remove(idx);
             self.stats.evicted += 1;
@@ -391,6 +408,7 @@ impl FlowTable {
         if p.ts > f.last_ts {
             f.last_ts = p.ts;
         }
+        f.last_clock = self.now;
         let class = if let Some(flags) = p.tcp_flags {
             let t = &mut f.tcp;
             let syn = flags & tcp_flags::SYN != 0;

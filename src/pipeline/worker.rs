@@ -25,6 +25,8 @@ pub struct Worker {
     out: Output,
     config: Arc<Config>,
     counters: Counters,
+    /// The pipeline's time: the latest time of any frame read so far.
+    clock: Nanos,
 }
 
 /// What a worker hands back at the end.
@@ -50,11 +52,23 @@ impl Worker {
             out: Output::default(),
             config,
             counters: Counters::default(),
+            clock: 0,
         }
     }
 
+    /// The next frame of a worker that is given every frame.
     #[inline]
     pub fn frame(&mut self, frame: &Frame<'_>) {
+        self.frame_at(frame, frame.ts);
+    }
+
+    /// The next frame of this worker's shard, read when the pipeline's time
+    /// was `clock`. A shard's worker sees only its own frames, so it is told
+    /// of a time the others' frames reached: flows go idle by that time
+    /// (`FlowTable::update`).
+    #[inline]
+    pub fn frame_at(&mut self, frame: &Frame<'_>, clock: Nanos) {
+        self.clock = self.clock.max(clock);
         self.counters.packets += 1;
         self.counters.bytes += u64::from(frame.orig_len);
         // Matched by reference: moving the 144-byte packet out of the Result
@@ -139,9 +153,10 @@ impl Worker {
             out,
             config,
             registry,
+            clock,
             ..
         } = self;
-        let idx = flows.update(&view, &mut |f, why| {
+        let idx = flows.update(&view, *clock, &mut |f, why| {
             flow_ended(f, why, inventory, scans, out, config)
         });
         let l4 = match ip.proto {

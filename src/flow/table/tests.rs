@@ -40,9 +40,11 @@ fn unanswered_syns_take_no_flow_slot() {
     for i in 0..1000u32 {
         let dst = format!("203.0.{}.{}", i / 250, i % 250);
         assert!(
-            t.update(&view("10.0.0.5", &dst, 40000, 23, SYN, S), &mut |f, r| {
-                ended.push((f.key, r))
-            })
+            t.update(
+                &view("10.0.0.5", &dst, 40000, 23, SYN, S),
+                S,
+                &mut |f, r| { ended.push((f.key, r)) }
+            )
             .is_none()
         );
     }
@@ -59,17 +61,26 @@ fn handshake_makes_a_flow_with_the_right_client() {
     let mut t = table(16);
     let mut none = |_: Flow, _: EndReason| panic!("nothing ends");
     assert!(
-        t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, SYN, S), &mut none)
-            .is_none()
+        t.update(
+            &view("10.0.0.5", "10.0.0.9", 40000, 80, SYN, S),
+            S,
+            &mut none
+        )
+        .is_none()
     );
     let i = t
         .update(
             &view("10.0.0.9", "10.0.0.5", 80, 40000, SYNACK, S),
+            S,
             &mut none,
         )
         .unwrap();
-    t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, ACK, S), &mut none)
-        .unwrap();
+    t.update(
+        &view("10.0.0.5", "10.0.0.9", 40000, 80, ACK, S),
+        S,
+        &mut none,
+    )
+    .unwrap();
     let f = t.flow_mut(i);
     assert_eq!(f.key.addr(f.client_side()).to_string(), "10.0.0.5");
     assert!(f.tcp.syn && f.tcp.syn_ack && f.tcp.established);
@@ -84,11 +95,13 @@ fn syn_answered_by_rst_ends_at_once() {
     let mut ended = Vec::new();
     t.update(
         &view("10.0.0.5", "10.0.0.9", 40000, 81, SYN, S),
+        S,
         &mut |f, r| ended.push((f, r)),
     );
     assert!(
         t.update(
             &view("10.0.0.9", "10.0.0.5", 81, 40000, RST, S),
+            S,
             &mut |f, r| ended.push((f, r))
         )
         .is_none()
@@ -105,15 +118,18 @@ fn idle_flows_expire_by_class() {
     let mut ended = Vec::new();
     t.update(
         &view("10.0.0.5", "8.8.8.8", 5000, 53, None, S),
+        S,
         &mut |f, r| ended.push((f.key, r)),
     );
     t.update(
         &view("8.8.8.8", "10.0.0.5", 53, 5000, None, S),
+        S,
         &mut |f, r| ended.push((f.key, r)),
     );
     // Another flow 121 s later pushes the clock past the UDP timeout.
     t.update(
         &view("10.0.0.6", "8.8.8.8", 5000, 53, None, 122 * S),
+        122 * S,
         &mut |f, r| ended.push((f.key, r)),
     );
     assert_eq!(ended.len(), 1);
@@ -129,6 +145,7 @@ fn full_table_evicts_the_oldest() {
         let src = format!("10.0.0.{}", i + 1);
         t.update(
             &view(&src, "8.8.8.8", 5000, 53, None, S + i),
+            S + i,
             &mut |f, r| ended.push((f.key, r)),
         );
     }
@@ -150,11 +167,16 @@ fn port_reuse_after_close_starts_a_new_flow() {
     let mut t = table(16);
     let mut ended = Vec::new();
     let mut on = |f: Flow, r: EndReason| ended.push((f.packets, r));
-    t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, SYN, S), &mut on);
-    t.update(&view("10.0.0.9", "10.0.0.5", 80, 40000, SYNACK, S), &mut on);
-    t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, RST, S), &mut on);
+    t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, SYN, S), S, &mut on);
+    t.update(
+        &view("10.0.0.9", "10.0.0.5", 80, 40000, SYNACK, S),
+        S,
+        &mut on,
+    );
+    t.update(&view("10.0.0.5", "10.0.0.9", 40000, 80, RST, S), S, &mut on);
     t.update(
         &view("10.0.0.5", "10.0.0.9", 40000, 80, SYN, 2 * S),
+        2 * S,
         &mut on,
     );
     assert_eq!(ended.len(), 1);
@@ -168,6 +190,7 @@ fn midstream_flow_guesses_server_by_well_known_port() {
     let i = t
         .update(
             &view("1.2.3.4", "10.0.0.5", 443, 50000, ACK, S),
+            S,
             &mut |_, _| {},
         )
         .unwrap();
@@ -184,12 +207,14 @@ fn a_busy_flow_is_not_expired_though_its_list_place_is_stale() {
     // flow B once. B must end at ~121 s, A never.
     t.update(
         &view("10.0.0.9", "8.8.4.4", 6000, 53, None, S),
+        S,
         &mut |f, r| ended.push((f.key, r)),
     );
     let mut ts = S;
     while ts < 300 * S {
         t.update(
             &view("10.0.0.5", "8.8.8.8", 5000, 53, None, ts),
+            ts,
             &mut |f, r| ended.push((f.key, r)),
         );
         ts += 300_000_000;
@@ -204,4 +229,43 @@ fn a_busy_flow_is_not_expired_though_its_list_place_is_stale() {
     .0;
     assert_eq!(ended, vec![(b, EndReason::Idle)]);
     assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn a_flow_behind_the_clock_goes_idle_by_the_clock_not_by_its_own_times() {
+    let mut t = table(16);
+    let mut ended = Vec::new();
+    let a = |ts| view("10.0.0.5", "8.8.8.8", 5000, 53, None, ts);
+    t.update(&a(S), S, &mut |f, r| ended.push((f.first_ts, r)));
+    // Another source's packet moves the clock to 1,000 s; A goes on at its
+    // own times, behind it. Quiet for 999 s by the clock, A ends once and
+    // starts again; from then on its packets come as often by the clock as
+    // by their own times, and it stays one flow.
+    t.update(
+        &view("10.0.0.6", "8.8.8.8", 5000, 53, None, 1000 * S),
+        1000 * S,
+        &mut |f, r| ended.push((f.first_ts, r)),
+    );
+    for s in 2..200 {
+        t.update(&a(s * S), 1000 * S, &mut |f, r| ended.push((f.first_ts, r)));
+    }
+    assert_eq!(ended, vec![(S, EndReason::Idle)]);
+    assert_eq!(t.stats().flows, 3);
+    // 121 s later by the clock, a third flow's packet: A is idle and ends
+    // (as does the second flow), though by A's own times only 121 s after
+    // its last packet would be.
+    t.update(
+        &view("10.0.0.7", "8.8.8.8", 5000, 53, None, 1121 * S),
+        1121 * S,
+        &mut |f, r| ended.push((f.first_ts, r)),
+    );
+    ended.sort_by_key(|&(first, _)| first);
+    assert_eq!(
+        ended,
+        vec![
+            (S, EndReason::Idle),
+            (2 * S, EndReason::Idle),
+            (1000 * S, EndReason::Idle)
+        ]
+    );
 }
