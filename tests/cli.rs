@@ -407,3 +407,60 @@ fn same_report_whatever_the_threads_when_time_goes_backwards() {
     assert_eq!(one, common::analyze_json(&[&path], 2), "two threads");
     assert_eq!(one, common::analyze_json(&[&path], 3), "three threads");
 }
+
+/// A flow table that fills up evicts the same flows whatever the thread
+/// count: the cap and the eviction order are per shard bucket, and a
+/// bucket's packets are the same whichever worker holds it. A UDP sweep
+/// (as an ISP sees) comes back to each target after about as many others
+/// as the table holds, so whether a target's flow was evicted before its
+/// second packet depends on exactly which flows went first.
+#[test]
+fn same_report_whatever_the_threads_when_the_flow_table_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sweep.pcap");
+    let dev = [0x00, 0x11, 0x22, 0x00, 0x00, 0x01];
+    let router = [0x00, 0x11, 0x22, 0x00, 0x00, 0xfe];
+    let cap = 64 * 32;
+    let target = |i: u32| {
+        // Spread over the address space, the same for each i.
+        let x = i.wrapping_mul(0x9E37_79B9);
+        [11, (x >> 24) as u8, (x >> 16) as u8, (x >> 8) as u8]
+    };
+    let mut frames = Vec::new();
+    let mut probe = |dst: [u8; 4]| {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(dev, router)
+            .ipv4([192, 168, 1, 10], dst, 64)
+            .udp(40000, 9)
+            .write(&mut v, &[0u8; 8])
+            .unwrap();
+        frames.push((frames.len() as u64 * 100, v));
+    };
+    for i in 0..6000u32 {
+        probe(target(i));
+        // Back to a target probed about a table's worth of flows earlier.
+        let back = i.wrapping_sub(cap as u32 - 200 + (i * 7919) % 400);
+        if back < i {
+            probe(target(back));
+        }
+    }
+    let sent = frames.len() as u64;
+    write_pcap(&path, 1, &frames);
+    let config = |threads| iotwatch::pipeline::Config {
+        threads,
+        max_flows: cap,
+        ..Default::default()
+    };
+    let one = common::analyze_json_with(&[&path], config(1));
+    let r: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let evicted = r["capture"]["flows_evicted"].as_u64().unwrap();
+    assert!(evicted > 3000, "{}", r["capture"]);
+    // Some second probes found their flow, some did not.
+    let flows = r["capture"]["udp_flows"].as_u64().unwrap();
+    assert!(flows > 6000 && flows < sent, "{}", r["capture"]);
+    assert_eq!(r["capture"]["decode_errors"], 0);
+    for threads in [2, 4, 8] {
+        let other = common::analyze_json_with(&[&path], config(threads));
+        assert_eq!(one, other, "{threads} threads");
+    }
+}

@@ -75,12 +75,12 @@ pub struct Flow {
     pub isn: [u32; 2],
     pub app: App,
     // Table bookkeeping: the table's time at the flow's last packet (it goes
-    // idle by that, see `FlowTable::update`), and the intrusive LRU list of
-    // its timeout class.
+    // idle by that, see `FlowTable::update`), and the intrusive LRU list it
+    // is on: its shard bucket's, of its timeout class (bucket × 4 + class).
     last_clock: Nanos,
     prev: u32,
     next: u32,
-    class: u8,
+    list: u8,
 }
 
 impl Flow {

@@ -8,10 +8,15 @@
 //! by last packet, so idle expiry pops from the front and, when the table is
 //! full, the oldest idle flow is evicted in O(1). Unanswered SYNs stay in the
 //! fixed-size [`SynCache`] and never take a slot.
+//!
+//! The lists and the cap are kept per shard bucket (`FlowKey::shard_bucket`):
+//! a bucket's flows and their packets are the same whichever worker holds
+//! the bucket, so a full table evicts the same flows however many threads
+//! share the work.
 
 use hashbrown::HashTable;
 
-use super::key::{FlowKey, Side};
+use super::key::{FlowKey, SHARD_BUCKETS, Side};
 use super::syn_cache::{SynCache, SynEntry};
 use super::{EndReason, Flow};
 use crate::capture::Nanos;
@@ -21,9 +26,18 @@ const NIL: u32 = u32::MAX;
 const SECOND: Nanos = 1_000_000_000;
 
 /// Timeout classes.
-const LONG: usize = 0; // established TCP
-const SHORT: usize = 1; // TCP opening or closed
-const DATAGRAM: usize = 2; // UDP, ICMP, other IP
+const LONG: u8 = 0; // established TCP
+const SHORT: u8 = 1; // TCP opening or closed
+const DATAGRAM: u8 = 2; // UDP, ICMP, other IP
+
+/// A list's number: four a bucket, one for each class and one unused, so
+/// that a flow's `u8` list number indexes the lists unchecked.
+const LISTS: usize = 4 * SHARD_BUCKETS;
+const _: () = assert!(LISTS == 256);
+
+fn list_of(bucket: usize, class: u8) -> usize {
+    bucket << 2 | usize::from(class)
+}
 
 /// Idle timeouts, in capture time.
 #[derive(Clone, Copy, Debug)]
@@ -114,9 +128,16 @@ pub struct FlowTable {
     map: HashTable<u32>,
     slots: Vec<Flow>,
     free: Vec<u32>,
-    lists: [List; 3],
-    timeouts: [Nanos; 3],
-    cap: usize,
+    /// Each bucket's list of each timeout class (`list_of`).
+    lists: [List; LISTS],
+    /// Flows held, by bucket.
+    held: [u32; SHARD_BUCKETS],
+    /// The buckets this table is given the packets of, as a mask.
+    buckets: u64,
+    /// By timeout class (the fourth unused, as its lists are).
+    timeouts: [Nanos; 4],
+    /// Flows a bucket holds at most.
+    bucket_cap: u32,
     syn: SynCache,
     now: Nanos,
     next_sweep: Nanos,
@@ -124,25 +145,32 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
-    /// `cap` flows at most. `syn_slots` entries in a SYN cache for all shard
-    /// buckets, of which this table, given the packets of `buckets` (a
-    /// mask), holds those buckets' regions.
+    /// A table given the packets of the shard `buckets` (a mask). `cap`
+    /// flows at most over all buckets, whichever table holds them: each
+    /// bucket holds `cap / SHARD_BUCKETS` (at least one). `syn_slots`
+    /// entries in a SYN cache for all buckets, of which this table holds
+    /// its buckets' regions.
     pub fn new(cap: usize, syn_slots: usize, timeouts: Timeouts, buckets: u64) -> FlowTable {
-        let cap = cap.max(1);
+        let empty = List {
+            head: NIL,
+            tail: NIL,
+        };
         FlowTable {
             map: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            lists: [List {
-                head: NIL,
-                tail: NIL,
-            }; 3],
+            lists: [empty; LISTS],
+            held: [0; SHARD_BUCKETS],
+            buckets,
             timeouts: [
                 timeouts.tcp_established,
                 timeouts.tcp_transitory,
                 timeouts.datagram,
+                Nanos::MAX,
             ],
-            cap,
+            bucket_cap: u32::try_from(cap / SHARD_BUCKETS)
+                .unwrap_or(u32::MAX)
+                .max(1),
             syn: SynCache::new(syn_slots, buckets),
             now: 0,
             next_sweep: 0,
@@ -214,7 +242,7 @@ impl FlowTable {
             // Idle past its timeout but not yet swept (sweeps run once a
             // second): ended here just as a sweep would have ended it, so
             // that when sweeps run changes nothing.
-            let idle = self.idle(f, f.class as usize);
+            let idle = self.idle(f);
             let restart = is_syn && f.tcp.closed() && p.side == f.client_side();
             if !restart && !idle {
                 self.account(idx, p);
@@ -273,8 +301,9 @@ impl FlowTable {
             }
             None => guess_client(&p.key, p.side),
         };
-        if self.map.len() >= self.cap {
-            self.evict_oldest(on_end);
+        let bucket = p.key.shard_bucket();
+        if self.held[bucket] >= self.bucket_cap {
+            self.make_room(bucket, on_end);
         }
         let mut flow = Flow {
             key: p.key,
@@ -293,7 +322,7 @@ impl FlowTable {
         } else if p.tcp_flags.is_some() {
             flow.tcp.midstream = flags & tcp_flags::SYN == 0;
         }
-        let idx = self.alloc(flow);
+        let idx = self.alloc(flow, bucket);
         let slots = &self.slots;
         self.map
             .insert_unique(hash, idx, |&i| slots[i as usize].key.fx_hash());
@@ -319,13 +348,20 @@ impl FlowTable {
 
     /// Ends every flow idle past its timeout at the table's current time.
     pub fn expire(&mut self, on_end: &mut impl FnMut(Flow, EndReason)) {
-        for class in 0..3 {
+        let mut buckets = self.buckets;
+        while buckets != 0 {
+            self.expire_bucket(buckets.trailing_zeros() as usize, on_end);
+            buckets &= buckets - 1;
+        }
+    }
+
+    /// Ends the bucket's flows idle at the table's current time: a prefix
+    /// of each list, as the lists are in the order of the clock.
+    fn expire_bucket(&mut self, bucket: usize, on_end: &mut impl FnMut(Flow, EndReason)) {
+        for class in [LONG, SHORT, DATAGRAM] {
             loop {
-                let head = self.lists[class].head;
-                if head == NIL {
-                    break;
-                }
-                if !self.idle(&self.slots[head as usize], class) {
+                let head = self.lists[list_of(bucket, class)].head;
+                if head == NIL || !self.idle(&self.slots[head as usize]) {
                     break;
                 }
                 let done = self.remove(head);
@@ -335,11 +371,13 @@ impl FlowTable {
         }
     }
 
-    /// Whether a flow of timeout class `class` has been quiet for longer
-    /// than its timeout at the table's current time.
+    /// Whether a flow has been quiet for longer than its class's timeout
+    /// at the table's current time.
     #[inline]
-    fn idle(&self, f: &Flow, class: usize) -> bool {
-        f.last_clock.saturating_add(self.timeouts[class]) < self.now
+    fn idle(&self, f: &Flow) -> bool {
+        f.last_clock
+            .saturating_add(self.timeouts[usize::from(f.list & 3)])
+            < self.now
     }
 
     /// Ends everything still open, oldest first: the end of the capture.
@@ -385,9 +423,17 @@ impl FlowTable {
         on_end(flow, EndReason::Idle);
     }
 
-    fn evict_oldest(&mut self, on_end: &mut impl FnMut(Flow, EndReason)) {
-        let oldest = (0..3)
-            .map(|c| self.lists[c].head)
+    /// Room for a new flow in a full bucket. Its idle flows end first, so
+    /// that what is evicted does not depend on when sweeps last ran; then,
+    /// if it is still full, its flow quiet for longest is evicted.
+    fn make_room(&mut self, bucket: usize, on_end: &mut impl FnMut(Flow, EndReason)) {
+        self.expire_bucket(bucket, on_end);
+        if self.held[bucket] < self.bucket_cap {
+            return;
+        }
+        let oldest = [LONG, SHORT, DATAGRAM]
+            .map(|c| self.lists[list_of(bucket, c)].head)
+            .into_iter()
             .filter(|&h| h != NIL)
             .min_by_key(|&h| self.slots[h as usize].last_clock);
         if let Some(idx) = oldest {
@@ -445,11 +491,12 @@ impl FlowTable {
             DATAGRAM
         };
         self.unlink(idx);
-        self.slots[idx as usize].class = class as u8;
+        let f = &mut self.slots[idx as usize];
+        f.list = f.list & !3 | class;
         self.push_back(idx);
     }
 
-    fn alloc(&mut self, flow: Flow) -> u32 {
+    fn alloc(&mut self, flow: Flow, bucket: usize) -> u32 {
         let idx = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = flow;
@@ -463,7 +510,8 @@ impl FlowTable {
         let f = &mut self.slots[idx as usize];
         f.prev = NIL;
         f.next = NIL;
-        f.class = DATAGRAM as u8;
+        f.list = list_of(bucket, DATAGRAM) as u8;
+        self.held[bucket] += 1;
         self.push_back(idx);
         idx
     }
@@ -471,6 +519,7 @@ impl FlowTable {
     fn remove(&mut self, idx: u32) -> Flow {
         self.unlink(idx);
         let f = std::mem::take(&mut self.slots[idx as usize]);
+        self.held[usize::from(f.list >> 2)] -= 1;
         if let Ok(entry) = self.map.find_entry(f.key.fx_hash(), |&i| i == idx) {
             entry.remove();
         }
@@ -478,18 +527,23 @@ impl FlowTable {
         f
     }
 
+    /// The list a flow is on.
+    fn list(&mut self, idx: u32) -> &mut List {
+        &mut self.lists[usize::from(self.slots[idx as usize].list)]
+    }
+
     fn unlink(&mut self, idx: u32) {
-        let (prev, next, class) = {
+        let (prev, next) = {
             let f = &self.slots[idx as usize];
-            (f.prev, f.next, f.class as usize)
+            (f.prev, f.next)
         };
         if prev == NIL {
-            self.lists[class].head = next;
+            self.list(idx).head = next;
         } else {
             self.slots[prev as usize].next = next;
         }
         if next == NIL {
-            self.lists[class].tail = prev;
+            self.list(idx).tail = prev;
         } else {
             self.slots[next as usize].prev = prev;
         }
@@ -499,19 +553,18 @@ impl FlowTable {
     }
 
     fn push_back(&mut self, idx: u32) {
-        let class = self.slots[idx as usize].class as usize;
-        let tail = self.lists[class].tail;
+        let tail = self.list(idx).tail;
         {
             let f = &mut self.slots[idx as usize];
             f.prev = tail;
             f.next = NIL;
         }
         if tail == NIL {
-            self.lists[class].head = idx;
+            self.list(idx).head = idx;
         } else {
             self.slots[tail as usize].next = idx;
         }
-        self.lists[class].tail = idx;
+        self.list(idx).tail = idx;
     }
 }
 

@@ -9,8 +9,7 @@ use std::net::IpAddr;
 use crate::decode::{self, Fragment, Packet, Transport, tcp_flags};
 use crate::detect::scan::{ScanDetector, Syn, odd_tcp_flags};
 use crate::flow::{
-    ActiveApp, App, Chunk, EndReason, Flow, FlowKey, FlowTable, PacketView, SHARD_BUCKETS, Side,
-    Stream,
+    ActiveApp, App, Chunk, EndReason, Flow, FlowKey, FlowTable, PacketView, Side, Stream,
 };
 use crate::inventory::{Device, DeviceKey, Inventory, SynSignature};
 use crate::proto::{Dir, Endpoint, FlowInfo, L4, Output, PROBE_PACKETS, Probe, Progress, Registry};
@@ -41,11 +40,10 @@ pub struct WorkerResult {
 
 impl Worker {
     /// A worker for the packets of the shard `buckets` (a mask, see
-    /// `flow::SHARD_BUCKETS`), with their share of the flow table's cap.
+    /// `flow::SHARD_BUCKETS`).
     pub fn new(config: Arc<Config>, registry: Arc<Registry>, buckets: u64) -> Worker {
-        let share = config.max_flows * buckets.count_ones() as usize / SHARD_BUCKETS;
         Worker {
-            flows: FlowTable::new(share, config.syn_cache, config.timeouts, buckets),
+            flows: FlowTable::new(config.max_flows, config.syn_cache, config.timeouts, buckets),
             inventory: Inventory::with_max_devices(config.max_devices),
             scans: ScanDetector::default(),
             registry,

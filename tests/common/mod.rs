@@ -92,12 +92,20 @@ pub fn analyze_unmapped(path: &Path, threads: usize) -> Report {
 
 /// The JSON report as `iotwatch analyze --json` streams it.
 pub fn analyze_json(paths: &[&Path], threads: usize) -> String {
+    analyze_json_with(
+        paths,
+        Config {
+            threads,
+            ..Config::default()
+        },
+    )
+}
+
+/// As [`analyze_json`], with a pipeline configured otherwise.
+pub fn analyze_json_with(paths: &[&Path], config: Config) -> String {
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let mut tl = Timeline::open(&names).unwrap();
-    let config = Config {
-        threads,
-        ..Config::default()
-    };
+    let threads = config.threads;
     let a = pipeline::run(&mut tl, config, Registry::builtin(), &mut |_| {}).unwrap();
     let mut out = Vec::new();
     write_json_report(a, tl.files(), &Default::default(), threads, &mut out).unwrap();

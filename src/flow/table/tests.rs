@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 
 use super::*;
-use crate::flow::ALL_BUCKETS;
+use crate::flow::{ALL_BUCKETS, SHARD_BUCKETS};
 
 const S: Nanos = SECOND;
 
@@ -137,29 +137,81 @@ fn idle_flows_expire_by_class() {
     assert_eq!(t.len(), 1);
 }
 
+/// `n` sources whose DNS flows to 8.8.8.8 fall in one shard bucket, and
+/// one whose flow falls in another.
+fn one_bucket(n: usize) -> (Vec<String>, String) {
+    let bucket = |src: &str| view(src, "8.8.8.8", 5000, 53, None, 0).key.shard_bucket();
+    let all: Vec<String> = (0..4096)
+        .map(|i| format!("10.0.{}.{}", i / 256, i % 256))
+        .collect();
+    let b = bucket(&all[0]);
+    let same: Vec<String> = all
+        .iter()
+        .filter(|s| bucket(s) == b)
+        .take(n)
+        .cloned()
+        .collect();
+    assert_eq!(same.len(), n);
+    let other = all.into_iter().find(|s| bucket(s) != b).unwrap();
+    (same, other)
+}
+
 #[test]
-fn full_table_evicts_the_oldest() {
-    let mut t = table(4);
+fn full_bucket_evicts_its_oldest() {
+    // Four flows a bucket.
+    let mut t = table(4 * SHARD_BUCKETS);
+    let (same, other) = one_bucket(6);
     let mut ended = Vec::new();
-    for i in 0..6u64 {
-        let src = format!("10.0.0.{}", i + 1);
+    // The oldest flow of all, in another bucket: not evicted for these.
+    t.update(
+        &view(&other, "8.8.8.8", 5000, 53, None, S),
+        S,
+        &mut |f, r| ended.push((f.key, r)),
+    );
+    for (i, src) in same.iter().enumerate() {
+        let ts = 2 * S + i as Nanos;
         t.update(
-            &view(&src, "8.8.8.8", 5000, 53, None, S + i),
-            S + i,
+            &view(src, "8.8.8.8", 5000, 53, None, ts),
+            ts,
             &mut |f, r| ended.push((f.key, r)),
         );
     }
-    assert_eq!(t.len(), 4);
+    assert_eq!(t.len(), 5);
     assert_eq!(t.stats().evicted, 2);
-    let first = FlowKey::new(
-        "10.0.0.1".parse().unwrap(),
-        "8.8.8.8".parse().unwrap(),
-        5000,
-        53,
-        17,
-    )
-    .0;
-    assert_eq!(ended[0], (first, EndReason::Evicted));
+    let key = |src: &str| view(src, "8.8.8.8", 5000, 53, None, 0).key;
+    assert_eq!(
+        ended,
+        vec![
+            (key(&same[0]), EndReason::Evicted),
+            (key(&same[1]), EndReason::Evicted)
+        ]
+    );
+}
+
+#[test]
+fn a_full_bucket_ends_its_idle_flows_rather_than_evict() {
+    // Four flows a bucket; UDP idle after 100 ms, within the second
+    // between sweeps.
+    let timeouts = Timeouts {
+        datagram: 100_000_000,
+        ..Timeouts::default()
+    };
+    let mut t = FlowTable::new(4 * SHARD_BUCKETS, 1024, timeouts, ALL_BUCKETS);
+    let (same, _) = one_bucket(5);
+    let mut ended = Vec::new();
+    for (i, src) in same.iter().enumerate() {
+        // Four at 1.00 s (a sweep then, the next due at 2.00 s), the fifth
+        // at 1.50 s: the four are idle but not swept.
+        let ts = if i < 4 { S } else { S + S / 2 };
+        t.update(
+            &view(src, "8.8.8.8", 5000, 53, None, ts),
+            ts,
+            &mut |_, r| ended.push(r),
+        );
+    }
+    assert_eq!(ended, vec![EndReason::Idle; 4]);
+    assert_eq!(t.stats().evicted, 0);
+    assert_eq!(t.len(), 1);
 }
 
 #[test]
