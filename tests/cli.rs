@@ -362,10 +362,15 @@ fn same_report_whatever_the_threads_when_caps_are_reached() {
     };
     assert_eq!(of("syn"), iotwatch::inventory::MAX_SYNS, "{device}");
     assert_eq!(of("query"), iotwatch::inventory::MAX_VALUES, "{device}");
-    assert_eq!(one, common::analyze_json(&[&path], 2), "two threads");
-    assert_eq!(one, common::analyze_json(&[&path], 3), "three threads");
-    // More shards than cores, each worked on by whichever thread is free.
-    assert_eq!(one, common::analyze_json(&[&path], 8), "eight threads");
+    // Eight: more shards than cores, each worked on by whichever thread is free.
+    same_on_threads(&path, &one, &[2, 3, 8]);
+}
+
+/// The JSON report of `path` on each of `threads` is `one`.
+fn same_on_threads(path: &Path, one: &str, threads: &[usize]) {
+    for &n in threads {
+        assert_eq!(one, common::analyze_json(&[path], n), "{n} threads");
+    }
 }
 
 /// A capture whose time jumps forward and then falls back (merged from two
@@ -404,8 +409,7 @@ fn same_report_whatever_the_threads_when_time_goes_backwards() {
     // Each of the 64 went idle at the jump (999 s quiet by the latest
     // time) and starts once again at 2 s, going on at 3 s: 64 + 1 + 64.
     assert_eq!(r["capture"]["udp_flows"], 129, "{}", r["capture"]);
-    assert_eq!(one, common::analyze_json(&[&path], 2), "two threads");
-    assert_eq!(one, common::analyze_json(&[&path], 3), "three threads");
+    same_on_threads(&path, &one, &[2, 3]);
 }
 
 /// A flow table that fills up evicts the same flows whatever the thread
