@@ -255,17 +255,83 @@ pub struct Batch {
     /// The capture file's map, once a frame in it has been pushed.
     map: Option<Arc<SharedMap>>,
     frames: Vec<Entry>,
-    /// The link type of the frames from an index on, at each index where it
-    /// changes: kept apart, as it seldom does, so that an entry is 24 bytes
-    /// rather than 40. Each entry is written on the reader's core and read
-    /// on another's, its cache line moving between them each time a batch
-    /// is reused: the reader's batching took 54 ms of home-mix's CPU with
-    /// 40-byte entries, 36 ms with these (perf, 4 two-thread runs each).
-    links: Vec<(u32, LinkType)>,
-    /// The pipeline's time at each frame whose own time is behind it (the
-    /// capture's time went backwards): kept apart for the same reason, as
-    /// few captures ever do that.
-    behind: Vec<(u32, Nanos)>,
+    /// The frames' link types: kept apart, as they seldom change, so that
+    /// an entry is 24 bytes rather than 40. Each entry is written on the
+    /// reader's core and read on another's, its cache line moving between
+    /// them each time a batch is reused: the reader's batching took 54 ms
+    /// of home-mix's CPU with 40-byte entries, 36 ms with these (perf, 4
+    /// two-thread runs each).
+    links: Runs<LinkType>,
+    /// The pipeline's clock where a frame's own time is behind it (the
+    /// capture's time went backwards): a frame's clock is the later of its
+    /// time and its run's value. Kept apart for the same reason.
+    clocks: Runs<Nanos>,
+}
+
+/// Values that hold for runs of a batch's frames, each from the index where
+/// it changes: the cost of a value seldom changed is its changes alone.
+struct Runs<T> {
+    starts: Vec<(u32, T)>,
+}
+
+impl<T> Default for Runs<T> {
+    fn default() -> Self {
+        Runs { starts: Vec::new() }
+    }
+}
+
+impl<T: Copy + PartialEq> Runs<T> {
+    /// `v` holds from frame `at` on.
+    #[inline]
+    fn set(&mut self, at: usize, v: T) {
+        if self.starts.last().is_none_or(|&(_, last)| last != v) {
+            self.starts.push((at as u32, v));
+        }
+    }
+
+    /// A reader of the values from frame `from` on, `none` before the first run.
+    fn from(&self, from: usize, none: T) -> RunReader<'_, T> {
+        let next = self.starts.partition_point(|&(i, _)| i as usize <= from);
+        let value = match next {
+            0 => none,
+            n => self.starts[n - 1].1,
+        };
+        let mut r = RunReader {
+            starts: &self.starts,
+            next,
+            next_at: 0,
+            value,
+        };
+        r.next_at = r.start_of(next);
+        r
+    }
+}
+
+struct RunReader<'a, T> {
+    starts: &'a [(u32, T)],
+    /// The run after the current one, and the frame it begins at.
+    next: usize,
+    next_at: usize,
+    value: T,
+}
+
+impl<T: Copy> RunReader<'_, T> {
+    /// The value at frame `i`, for frames taken in order.
+    #[inline]
+    fn at(&mut self, i: usize) -> T {
+        if i == self.next_at {
+            self.value = self.starts[self.next].1;
+            self.next += 1;
+            self.next_at = self.start_of(self.next);
+        }
+        self.value
+    }
+
+    fn start_of(&self, run: usize) -> usize {
+        self.starts
+            .get(run)
+            .map_or(usize::MAX, |&(i, _)| i as usize)
+    }
 }
 
 /// A batched frame.
@@ -305,8 +371,8 @@ impl Batch {
             data: Vec::with_capacity(bytes + bytes.min(65_536)),
             map: None,
             frames: Vec::with_capacity(frames),
-            links: Vec::new(),
-            behind: Vec::new(),
+            links: Runs::default(),
+            clocks: Runs::default(),
         }
     }
 
@@ -353,7 +419,7 @@ impl Batch {
         if let Some(last) = self.frames.last()
             && clock > last.ts
         {
-            self.behind.push((self.frames.len() as u32 - 1, clock));
+            self.clocks.set(self.frames.len() - 1, clock);
         }
     }
 
@@ -367,9 +433,7 @@ impl Batch {
 
     #[inline]
     fn add(&mut self, fr: &Frame<'_>, at: u64) {
-        if self.links.last().is_none_or(|&(_, l)| l != fr.link) {
-            self.links.push((self.frames.len() as u32, fr.link));
-        }
+        self.links.set(self.frames.len(), fr.link);
         self.bytes += fr.data.len();
         self.frames.push(Entry {
             ts: fr.ts,
@@ -402,26 +466,11 @@ impl Batch {
             let source = if e.at & COPIED != 0 { &self.data } else { map };
             &source[at..][..e.len as usize]
         };
-        // The link-type run the `from`-th frame is in, and where the next begins.
-        let mut run = self.links.partition_point(|&(i, _)| i as usize <= from);
-        let mut link = match run {
-            0 => LinkType::Ethernet,
-            r => self.links[r - 1].1,
-        };
-        let mut next_run = self.links.get(run).map_or(usize::MAX, |&(i, _)| i as usize);
-        let mut behind = self.behind.partition_point(|&(i, _)| (i as usize) < from);
-        let mut next_behind = self
-            .behind
-            .get(behind)
-            .map_or(usize::MAX, |&(i, _)| i as usize);
+        let mut links = self.links.from(from, LinkType::Ethernet);
+        let mut clocks = self.clocks.from(from, 0);
         for (i, e) in self.frames.iter().enumerate().skip(from) {
             if i > from && i.is_multiple_of(STOP_CHECK) && stop() {
                 return Some(i);
-            }
-            if i == next_run {
-                link = self.links[run].1;
-                run += 1;
-                next_run = self.links.get(run).map_or(usize::MAX, |&(i, _)| i as usize);
             }
             // The reader touched a mapped frame on its own core: fetch the
             // headers of the frame a few ahead while this one is processed.
@@ -430,28 +479,19 @@ impl Batch {
                 prefetch(ahead.as_ptr());
                 prefetch(ahead.as_ptr().wrapping_add(64));
             }
-            let mut clock = e.ts;
-            if i == next_behind {
-                clock = self.behind[behind].1;
-                behind += 1;
-                next_behind = self
-                    .behind
-                    .get(behind)
-                    .map_or(usize::MAX, |&(i, _)| i as usize);
-            }
             f(
                 &Frame {
                     ts: e.ts,
-                    link,
+                    link: links.at(i),
                     data: bytes(e),
                     orig_len: e.orig_len,
                 },
-                clock,
+                e.ts.max(clocks.at(i)),
             );
         }
         self.frames.clear();
-        self.links.clear();
-        self.behind.clear();
+        self.links.starts.clear();
+        self.clocks.starts.clear();
         self.data.clear();
         self.bytes = 0;
         None
@@ -971,7 +1011,7 @@ mod tests {
             })
             .collect();
         assert_eq!(seen, want);
-        assert!(b.behind.is_empty(), "emptied for reuse");
+        assert!(b.clocks.starts.is_empty(), "emptied for reuse");
     }
 
     #[test]
