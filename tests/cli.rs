@@ -418,6 +418,55 @@ fn same_report_whatever_the_threads_when_time_goes_backwards() {
 /// (as an ISP sees) comes back to each target after about as many others
 /// as the table holds, so whether a target's flow was evicted before its
 /// second packet depends on exactly which flows went first.
+/// A flood of more source MACs than the inventory holds: each worker keeps
+/// the devices with the least MACs, so the report has the same devices on
+/// any number of threads, and says the cap was reached.
+#[test]
+fn same_report_whatever_the_threads_when_devices_flood_the_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("macflood.pcap");
+    let router = [0x00, 0x11, 0x22, 0x00, 0x00, 0xfe];
+    let cap = 100;
+    let mut frames = Vec::new();
+    // 600 made-up MACs in a scrambled order, each sending two flows (which
+    // fall in different shards) and coming back later.
+    for round in 0..2u32 {
+        for i in 0..600u32 {
+            let x = i.wrapping_mul(0x9E37_79B9) >> 20;
+            let mac = [0x02, 0x00, 0x00, 0x00, (x >> 8) as u8, x as u8];
+            for port in [53, 123] {
+                let mut v = Vec::new();
+                PacketBuilder::ethernet2(mac, router)
+                    .ipv4([192, 168, 1, (i % 250) as u8 + 2], [192, 168, 1, 1], 64)
+                    .udp(40000 + round as u16, port)
+                    .write(&mut v, &[0u8; 8])
+                    .unwrap();
+                frames.push((frames.len() as u64 * 100, v));
+            }
+        }
+    }
+    write_pcap(&path, 1, &frames);
+    let config = |threads| iotwatch::pipeline::Config {
+        threads,
+        max_devices: cap,
+        ..Default::default()
+    };
+    let one = common::analyze_json_with(&[&path], config(1));
+    let r: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let devices = r["devices"].as_array().unwrap();
+    // The router (never sending) is among the least keys.
+    assert_eq!(devices.len(), cap - 1);
+    let macs: Vec<&str> = devices.iter().map(|d| d["mac"].as_str().unwrap()).collect();
+    assert!(macs.windows(2).all(|w| w[0] < w[1]));
+    assert!(devices.iter().all(|d| d["packets"] == 4), "{}", devices[0]);
+    let warnings = r["capture"]["warnings"].to_string();
+    assert!(warnings.contains("more than 100 devices"), "{warnings}");
+    for threads in [2, 3, 4] {
+        let other = common::analyze_json_with(&[&path], config(threads));
+        assert_eq!(one, other, "{threads} threads");
+    }
+}
+
 #[test]
 fn same_report_whatever_the_threads_when_the_flow_table_is_full() {
     let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,38 @@ pub fn key_chunks(lists: &mut [Vec<(DeviceKey, Device)>], size: usize) -> Vec<Ke
     chunks
 }
 
+/// Cuts `lists` (each in key order, a key at most once per list) down to
+/// the `n` least keys of their union, as one worker holding every device
+/// would have kept them (`WhenFull::KeepLeastKeys`); true if any were cut.
+/// Each worker kept its own `n` least, so the union's `n` least came through
+/// whole.
+pub fn keep_least_keys(lists: &mut [Vec<(DeviceKey, Device)>], n: usize) -> bool {
+    if lists.iter().map(Vec::len).sum::<usize>() <= n {
+        return false;
+    }
+    let mut next = vec![0; lists.len()];
+    let mut distinct = 0;
+    loop {
+        let heads = lists.iter().zip(&next).filter_map(|(l, &i)| l.get(i));
+        let Some(key) = heads.map(|d| d.0).min() else {
+            return false;
+        };
+        if distinct == n {
+            for l in lists.iter_mut() {
+                let at = l.partition_point(|d| d.0 < key);
+                l.truncate(at);
+            }
+            return true;
+        }
+        distinct += 1;
+        for (l, i) in lists.iter().zip(&mut next) {
+            if l.get(*i).is_some_and(|d| d.0 == key) {
+                *i += 1;
+            }
+        }
+    }
+}
+
 impl<'a> KeyChunk<'a> {
     /// The chunk's devices seen sending, in key order, each merged from
     /// every list that holds its key into the first that does. The others
@@ -149,6 +181,30 @@ mod tests {
             assert_eq!(merged(vec![c(), b(), a()], size), want, "size {size}");
         }
         assert_eq!(merge_all(vec![a(), b(), c()]).len(), want.len());
+    }
+
+    #[test]
+    fn least_keys_of_the_union_are_kept() {
+        let keys = |lists: &[Vec<(DeviceKey, Device)>]| -> Vec<Vec<u8>> {
+            let last = |d: &(DeviceKey, Device)| match d.0 {
+                DeviceKey::Mac(m) => m[5],
+                DeviceKey::Ip(_) => unreachable!(),
+            };
+            lists.iter().map(|l| l.iter().map(last).collect()).collect()
+        };
+        let mut lists = vec![
+            list(&[1, 4, 6, 9], 1),
+            list(&[2, 4, 5, 9], 1),
+            list(&[7], 1),
+        ];
+        // Eight distinct keys: four fit, the four least are 1, 2, 4, 5.
+        assert!(keep_least_keys(&mut lists, 4));
+        assert_eq!(keys(&lists), vec![vec![1, 4], vec![2, 4, 5], vec![]]);
+        // Exactly as many as fit, though the lists hold more entries.
+        assert!(!keep_least_keys(&mut lists, 4));
+        assert_eq!(keys(&lists), vec![vec![1, 4], vec![2, 4, 5], vec![]]);
+        assert!(!keep_least_keys(&mut [], 0));
+        assert!(keep_least_keys(&mut [list(&[3], 1)], 0));
     }
 
     #[test]

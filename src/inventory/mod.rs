@@ -4,7 +4,7 @@
 //!
 //! Every collection here is capped; a cap reached is counted, not grown past.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
@@ -17,11 +17,12 @@ use crate::netconf::HomeNets;
 mod merge;
 #[cfg(test)]
 pub use merge::merge_all;
-pub use merge::{KeyChunk, key_chunks};
+pub use merge::{KeyChunk, keep_least_keys, key_chunks};
 
 /// Devices one worker tracks. A home network has tens; this bounds a flood of
 /// spoofed source MACs.
 pub const MAX_DEVICES: usize = 65_536;
+
 /// Home addresses kept per device (DHCP renewals, IPv6 privacy addresses).
 pub const MAX_IPS: usize = 64;
 /// Services kept per device.
@@ -30,6 +31,21 @@ pub const MAX_SERVICES: usize = 64;
 pub const MAX_VALUES: usize = 32;
 /// SYN signatures kept per device.
 pub const MAX_SYNS: usize = 4;
+
+/// What a full inventory does with a device it has not seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Keeps the devices with the least keys, evicting the greatest for a
+    /// lesser newcomer. Which devices those are does not depend on how the
+    /// packets were shared between workers, and a device among the least
+    /// keys of the whole capture is never evicted by any worker, so each
+    /// holds all of its data (`analyze`: the same report on any number of
+    /// threads).
+    KeepLeastKeys,
+    /// Keeps the devices it has and drops newcomers (the live monitor: a
+    /// flood of made-up MACs must not push out the home's own devices).
+    KeepFirst,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeviceKey {
@@ -377,19 +393,23 @@ pub struct Inventory {
     by_ip: FxHashMap<IpAddr, u32>,
     devices: Vec<(DeviceKey, Device)>,
     max_devices: usize,
-    /// Packets of devices not tracked because `max_devices` was reached.
-    pub dropped: u64,
+    when_full: WhenFull,
+    /// The keys held, greatest first, once the inventory is full and keeps
+    /// its least keys.
+    greatest: Option<BinaryHeap<DeviceKey>>,
+    /// A device was evicted or not taken in because `max_devices` was reached.
+    pub over_cap: bool,
 }
 
 impl Default for Inventory {
     fn default() -> Self {
-        Inventory::with_max_devices(MAX_DEVICES)
+        Inventory::with_max_devices(MAX_DEVICES, WhenFull::KeepLeastKeys)
     }
 }
 
 impl Inventory {
     /// An inventory that holds at most `max_devices` devices.
-    pub fn with_max_devices(max_devices: usize) -> Inventory {
+    pub fn with_max_devices(max_devices: usize, when_full: WhenFull) -> Inventory {
         Inventory {
             // No MAC maps to u64::MAX (its top two bytes are zero).
             memo: Box::new([(u64::MAX, 0); MEMO]),
@@ -397,7 +417,9 @@ impl Inventory {
             by_ip: FxHashMap::default(),
             devices: Vec::new(),
             max_devices,
-            dropped: 0,
+            when_full,
+            greatest: None,
+            over_cap: false,
         }
     }
 }
@@ -425,6 +447,13 @@ fn mac_u64(m: &Mac) -> u64 {
     u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
 }
 
+/// The memo slot of MAC `k`: bytes 5 and 3, as vendors number their
+/// devices in the last bytes.
+#[inline]
+fn memo_slot(k: u64) -> usize {
+    (((k >> 40) ^ (k >> 24)) & 0xff) as usize
+}
+
 fn unicast(m: &Mac) -> bool {
     m[0] & 1 == 0 && *m != [0; 6]
 }
@@ -440,8 +469,7 @@ impl Inventory {
     /// The device with MAC `k` (as `mac_u64` gives it), through the memo.
     #[inline]
     fn mac_index(&mut self, k: u64) -> Option<u32> {
-        // Bytes 5 and 3: vendors number their devices in the last bytes.
-        let slot = &mut self.memo[(((k >> 40) ^ (k >> 24)) & 0xff) as usize];
+        let slot = &mut self.memo[memo_slot(k)];
         if slot.0 == k {
             return Some(slot.1);
         }
@@ -472,17 +500,50 @@ impl Inventory {
 
     #[cold]
     fn add_device(&mut self, key: DeviceKey) -> Option<&mut Device> {
-        if self.devices.len() >= self.max_devices {
-            self.dropped += 1;
-            return None;
-        }
-        let i = self.devices.len() as u32;
-        self.devices.push((key, Device::default()));
+        let i = if self.devices.len() < self.max_devices {
+            self.devices.push((key, Device::default()));
+            self.devices.len() as u32 - 1
+        } else {
+            self.over_cap = true;
+            let i = self.evict_for(key)?;
+            self.devices[i as usize] = (key, Device::default());
+            i
+        };
         match key {
             DeviceKey::Mac(m) => self.by_mac.insert(mac_u64(&m), i),
             DeviceKey::Ip(ip) => self.by_ip.insert(ip, i),
         };
         Some(&mut self.devices[i as usize].1)
+    }
+
+    /// Makes room for `key` in a full inventory that keeps its least keys:
+    /// evicts the greatest key held if `key` is less, and gives its index.
+    /// An evicted key never comes back: the greatest key held only falls.
+    fn evict_for(&mut self, key: DeviceKey) -> Option<u32> {
+        if self.when_full != WhenFull::KeepLeastKeys {
+            return None;
+        }
+        let devices = &self.devices;
+        let greatest = self
+            .greatest
+            .get_or_insert_with(|| devices.iter().map(|d| d.0).collect());
+        let mut top = greatest.peek_mut()?;
+        if key >= *top {
+            return None;
+        }
+        let old = std::mem::replace(&mut *top, key);
+        drop(top);
+        match old {
+            DeviceKey::Mac(m) => {
+                let k = mac_u64(&m);
+                let slot = &mut self.memo[memo_slot(k)];
+                if slot.0 == k {
+                    *slot = (u64::MAX, 0);
+                }
+                self.by_mac.remove(&k)
+            }
+            DeviceKey::Ip(ip) => self.by_ip.remove(&ip),
+        }
     }
 
     /// Accounts a packet to its sender and receiver.

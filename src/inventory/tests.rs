@@ -155,16 +155,54 @@ fn ips_per_device_are_capped() {
 }
 
 #[test]
-fn devices_past_the_cap_are_counted_not_kept() {
+fn a_full_inventory_keeps_its_first_devices_when_told_to() {
     let home = HomeNets::default();
-    let mut inv = Inventory::with_max_devices(2);
-    for last in 1..=3u8 {
+    let mut inv = Inventory::with_max_devices(2, WhenFull::KeepFirst);
+    for last in [3, 2, 1, 3] {
         let mac = [0x00, 0x11, 0x22, 0x33, 0x44, last];
         let ip = format!("192.168.1.{last}");
         inv.observe(&pkt(Some(mac), None, &ip, "8.8.8.8", 1), &home);
     }
-    assert_eq!(inv.dropped, 1);
-    assert_eq!(devices(inv).len(), 2);
+    assert!(inv.over_cap);
+    let macs: Vec<_> = devices(inv).iter().map(|(k, d)| (*k, d.packets)).collect();
+    let mac = |last| DeviceKey::Mac([0x00, 0x11, 0x22, 0x33, 0x44, last]);
+    assert_eq!(macs, vec![(mac(2), 1), (mac(3), 2)]);
+}
+
+#[test]
+fn a_full_inventory_keeps_the_least_keys_whatever_their_order() {
+    let home = HomeNets::default();
+    let mac = |last| [0x00, 0x11, 0x22, 0x33, 0x44, last];
+    let orders: [&[u8]; 3] = [
+        &[1, 2, 3, 4, 5, 1, 5],
+        &[5, 4, 3, 2, 1, 1, 5],
+        &[3, 5, 1, 4, 2, 5, 1],
+    ];
+    for order in orders {
+        let mut inv = Inventory::with_max_devices(3, WhenFull::KeepLeastKeys);
+        for &last in order {
+            let ip = format!("192.168.1.{last}");
+            inv.observe(&pkt(Some(mac(last)), None, &ip, "8.8.8.8", 1), &home);
+            // Through the memo and the maps: an evicted MAC's slot must not
+            // lead to the device now in its place.
+            inv.observe(&pkt(Some(mac(last)), None, &ip, "8.8.8.8", 1), &home);
+        }
+        assert!(inv.over_cap);
+        let kept: Vec<_> = devices(inv)
+            .iter()
+            .map(|(k, d)| (*k, d.packets, d.ips.len()))
+            .collect();
+        let want: Vec<_> = [1, 2, 3]
+            .map(|l| {
+                (
+                    DeviceKey::Mac(mac(l)),
+                    2 * order.iter().filter(|&&x| x == l).count() as u64,
+                    1,
+                )
+            })
+            .to_vec();
+        assert_eq!(kept, want, "{order:?}");
+    }
 }
 
 #[test]

@@ -232,6 +232,7 @@ pub fn run(settings: &Settings, signals: &Signals, control: Arc<Control>) -> Res
         max_flows: LIVE_MAX_FLOWS,
         syn_cache: LIVE_SYN_CACHE,
         max_devices: LIVE_MAX_DEVICES,
+        when_full: crate::inventory::WhenFull::KeepFirst,
         ..Config::default()
     };
     let opts = ReportOptions {

@@ -329,6 +329,12 @@ fn prepare(analysis: Analysis, files: &[CaptureFile]) -> Prepared {
         warnings: files
             .iter()
             .flat_map(|f| f.warnings().iter().map(|w| w.to_string()))
+            .chain(analysis.devices_over_cap.map(|cap| {
+                format!(
+                    "more than {cap} devices (a flood of made-up MACs?): \
+                     only the {cap} with the least MACs, then home IPs, are reported"
+                )
+            }))
             .collect(),
     };
     // Devices that accepted or were offered a default credential: the server

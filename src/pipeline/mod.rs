@@ -28,7 +28,7 @@ use crate::capture::{CaptureError, Frame, LinkType, Nanos, SharedMap, Timeline, 
 use crate::detect::scan::ScanDetector;
 use crate::event::Event;
 use crate::flow::{ALL_BUCKETS, FlowStats, SHARD_BUCKETS as BUCKETS, Timeouts};
-use crate::inventory::{Device, DeviceKey};
+use crate::inventory::{Device, DeviceKey, WhenFull, keep_least_keys};
 use crate::netconf::HomeNets;
 use crate::proto::Registry;
 
@@ -66,8 +66,10 @@ pub struct Config {
     pub threads: usize,
     pub home: HomeNets,
     pub max_flows: usize,
-    /// Devices each worker's inventory holds at most.
+    /// Devices each worker's inventory holds at most, and the report.
     pub max_devices: usize,
+    /// Which devices a full inventory keeps.
+    pub when_full: WhenFull,
     pub syn_cache: usize,
     pub timeouts: Timeouts,
 }
@@ -79,6 +81,7 @@ impl Default for Config {
             home: HomeNets::default(),
             max_flows: MAX_FLOWS,
             max_devices: crate::inventory::MAX_DEVICES,
+            when_full: WhenFull::KeepLeastKeys,
             syn_cache: SYN_CACHE,
             timeouts: Timeouts::default(),
         }
@@ -119,6 +122,9 @@ pub struct Analysis {
     /// Each worker's devices in key order, merged as the report reads them
     /// (`inventory::key_chunks`).
     pub devices: Vec<Vec<(DeviceKey, Device)>>,
+    /// `Some(cap)` when there were more devices than `Config::max_devices`
+    /// (`cap`): only that many, the least keys, are in `devices`.
+    pub devices_over_cap: Option<usize>,
     /// Events of every kind (the facts went to the inventory).
     pub events: Vec<Event>,
     /// The workers' scan findings, already turned into `events`: handed on
@@ -161,12 +167,15 @@ pub fn run(
     let mut devices = Vec::with_capacity(results.len());
     let mut scans = Vec::with_capacity(results.len());
     let mut events = Vec::new();
+    let mut devices_over_cap = false;
     for r in results {
         counters.add(&r.counters);
+        devices_over_cap |= r.devices_over_cap;
         devices.push(r.devices);
         scans.push(r.scans);
         events.extend(r.out.events);
     }
+    devices_over_cap |= keep_least_keys(&mut devices, config.max_devices);
     let events = if config.threads > 1 {
         // With the workers done, another core loads most of the signature
         // tables the report reads (device rules 7 ms, support periods 3 ms)
@@ -196,6 +205,7 @@ pub fn run(
     Ok(Analysis {
         counters,
         devices,
+        devices_over_cap: devices_over_cap.then_some(config.max_devices),
         events,
         spent_scans: scans,
         first_ts: span.first,

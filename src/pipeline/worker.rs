@@ -33,6 +33,8 @@ pub struct WorkerResult {
     /// Its devices in key order (`Inventory::into_sorted`), sorted here
     /// while the other workers finish too.
     pub devices: Vec<(DeviceKey, Device)>,
+    /// Its inventory was full and evicted or left out a device.
+    pub devices_over_cap: bool,
     pub scans: ScanDetector,
     pub out: Output,
     pub counters: Counters,
@@ -44,7 +46,7 @@ impl Worker {
     pub fn new(config: Arc<Config>, registry: Arc<Registry>, buckets: u64) -> Worker {
         Worker {
             flows: FlowTable::new(config.max_flows, config.syn_cache, config.timeouts, buckets),
-            inventory: Inventory::with_max_devices(config.max_devices),
+            inventory: Inventory::with_max_devices(config.max_devices, config.when_full),
             scans: ScanDetector::default(),
             registry,
             out: Output::default(),
@@ -247,6 +249,7 @@ impl Worker {
         self.counters.flows = self.flows.stats();
         self.counters.decode_errors += std::mem::take(&mut self.out.decode_errors);
         WorkerResult {
+            devices_over_cap: self.inventory.over_cap,
             devices: self.inventory.into_sorted(),
             scans: self.scans,
             out: self.out,
