@@ -187,6 +187,8 @@ fn monitor_end_to_end_restarts_and_a_stuck_client() {
         "{before} -> {after} of {fleet_sent}"
     );
     assert_eq!(queue, 0.0);
+    // 6,000 devices fit in the live device table.
+    assert_eq!(d.metric("iotwatch_devices_full"), 0.0);
     drop(stuck);
 
     // SIGTERM: clean and prompt.

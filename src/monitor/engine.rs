@@ -152,6 +152,11 @@ impl Engine {
         self.worker.open_flows()
     }
 
+    /// The device table is full: devices not seen before are left out.
+    pub fn devices_full(&self) -> bool {
+        self.worker.inventory().over_cap
+    }
+
     /// Devices reported so far (this run and remembered).
     pub fn known_devices(&self) -> usize {
         self.seen.len()

@@ -522,6 +522,16 @@ fn render_metrics(
     w.metric("iotwatch_devices", "gauge", "Devices known.");
     w.sample("iotwatch_devices", &[], state.devices);
     w.metric(
+        "iotwatch_devices_full",
+        "gauge",
+        "1 once the device table is full (a flood of made-up MACs?): devices not seen before are left out.",
+    );
+    w.sample(
+        "iotwatch_devices_full",
+        &[],
+        u8::from(engine.devices_full()),
+    );
+    w.metric(
         "iotwatch_events_total",
         "counter",
         "Events by kind and severity.",

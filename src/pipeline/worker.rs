@@ -213,6 +213,10 @@ impl Worker {
         std::mem::take(&mut self.out.events)
     }
 
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
     pub fn inventory_mut(&mut self) -> &mut Inventory {
         &mut self.inventory
     }
