@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use common::write_pcap;
 use etherparse::PacketBuilder;
+use iotwatch::pipeline::Config;
 
 fn iotwatch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_iotwatch"))
@@ -363,13 +364,19 @@ fn same_report_whatever_the_threads_when_caps_are_reached() {
     assert_eq!(of("syn"), iotwatch::inventory::MAX_SYNS, "{device}");
     assert_eq!(of("query"), iotwatch::inventory::MAX_VALUES, "{device}");
     // Eight: more shards than cores, each worked on by whichever thread is free.
-    same_on_threads(&path, &one, &[2, 3, 8]);
+    same_on_threads(&path, &one, &[2, 3, 8], &Config::default());
 }
 
-/// The JSON report of `path` on each of `threads` is `one`.
-fn same_on_threads(path: &Path, one: &str, threads: &[usize]) {
-    for &n in threads {
-        assert_eq!(one, common::analyze_json(&[path], n), "{n} threads");
+/// The JSON report of `path` on each of `threads`, the pipeline otherwise
+/// configured as `config`, is `one`.
+fn same_on_threads(path: &Path, one: &str, threads: &[usize], config: &Config) {
+    for &threads in threads {
+        let config = Config {
+            threads,
+            ..config.clone()
+        };
+        let other = common::analyze_json_with(&[path], config);
+        assert_eq!(one, other, "{threads} threads");
     }
 }
 
@@ -409,15 +416,9 @@ fn same_report_whatever_the_threads_when_time_goes_backwards() {
     // Each of the 64 went idle at the jump (999 s quiet by the latest
     // time) and starts once again at 2 s, going on at 3 s: 64 + 1 + 64.
     assert_eq!(r["capture"]["udp_flows"], 129, "{}", r["capture"]);
-    same_on_threads(&path, &one, &[2, 3]);
+    same_on_threads(&path, &one, &[2, 3], &Config::default());
 }
 
-/// A flow table that fills up evicts the same flows whatever the thread
-/// count: the cap and the eviction order are per shard bucket, and a
-/// bucket's packets are the same whichever worker holds it. A UDP sweep
-/// (as an ISP sees) comes back to each target after about as many others
-/// as the table holds, so whether a target's flow was evicted before its
-/// second packet depends on exactly which flows went first.
 /// A flood of more source MACs than the inventory holds: each worker keeps
 /// the devices with the least MACs, so the report has the same devices on
 /// any number of threads, and says the cap was reached.
@@ -446,12 +447,11 @@ fn same_report_whatever_the_threads_when_devices_flood_the_inventory() {
         }
     }
     write_pcap(&path, 1, &frames);
-    let config = |threads| iotwatch::pipeline::Config {
-        threads,
+    let config = Config {
         max_devices: cap,
-        ..Default::default()
+        ..Config::default()
     };
-    let one = common::analyze_json_with(&[&path], config(1));
+    let one = common::analyze_json_with(&[&path], config.clone());
     let r: serde_json::Value = serde_json::from_str(&one).unwrap();
     let devices = r["devices"].as_array().unwrap();
     // The router (never sending) is among the least keys.
@@ -461,12 +461,15 @@ fn same_report_whatever_the_threads_when_devices_flood_the_inventory() {
     assert!(devices.iter().all(|d| d["packets"] == 4), "{}", devices[0]);
     let warnings = r["capture"]["warnings"].to_string();
     assert!(warnings.contains("more than 100 devices"), "{warnings}");
-    for threads in [2, 3, 4] {
-        let other = common::analyze_json_with(&[&path], config(threads));
-        assert_eq!(one, other, "{threads} threads");
-    }
+    same_on_threads(&path, &one, &[2, 3, 4], &config);
 }
 
+/// A flow table that fills up evicts the same flows whatever the thread
+/// count: the cap and the eviction order are per shard bucket, and a
+/// bucket's packets are the same whichever worker holds it. A UDP sweep
+/// (as an ISP sees) comes back to each target after about as many others
+/// as the table holds, so whether a target's flow was evicted before its
+/// second packet depends on exactly which flows went first.
 #[test]
 fn same_report_whatever_the_threads_when_the_flow_table_is_full() {
     let dir = tempfile::tempdir().unwrap();
@@ -499,12 +502,11 @@ fn same_report_whatever_the_threads_when_the_flow_table_is_full() {
     }
     let sent = frames.len() as u64;
     write_pcap(&path, 1, &frames);
-    let config = |threads| iotwatch::pipeline::Config {
-        threads,
+    let config = Config {
         max_flows: cap,
-        ..Default::default()
+        ..Config::default()
     };
-    let one = common::analyze_json_with(&[&path], config(1));
+    let one = common::analyze_json_with(&[&path], config.clone());
     let r: serde_json::Value = serde_json::from_str(&one).unwrap();
     let evicted = r["capture"]["flows_evicted"].as_u64().unwrap();
     assert!(evicted > 3000, "{}", r["capture"]);
@@ -512,8 +514,5 @@ fn same_report_whatever_the_threads_when_the_flow_table_is_full() {
     let flows = r["capture"]["udp_flows"].as_u64().unwrap();
     assert!(flows > 6000 && flows < sent, "{}", r["capture"]);
     assert_eq!(r["capture"]["decode_errors"], 0);
-    for threads in [2, 4, 8] {
-        let other = common::analyze_json_with(&[&path], config(threads));
-        assert_eq!(one, other, "{threads} threads");
-    }
+    same_on_threads(&path, &one, &[2, 4, 8], &config);
 }

@@ -56,30 +56,20 @@ pub fn key_chunks(lists: &mut [Vec<(DeviceKey, Device)>], size: usize) -> Vec<Ke
 /// Each worker kept its own `n` least, so the union's `n` least came through
 /// whole.
 pub fn keep_least_keys(lists: &mut [Vec<(DeviceKey, Device)>], n: usize) -> bool {
+    // Only a flood gets past this: a home's few dozen devices return here.
     if lists.iter().map(Vec::len).sum::<usize>() <= n {
         return false;
     }
-    let mut next = vec![0; lists.len()];
-    let mut distinct = 0;
-    loop {
-        let heads = lists.iter().zip(&next).filter_map(|(l, &i)| l.get(i));
-        let Some(key) = heads.map(|d| d.0).min() else {
-            return false;
-        };
-        if distinct == n {
-            for l in lists.iter_mut() {
-                let at = l.partition_point(|d| d.0 < key);
-                l.truncate(at);
-            }
-            return true;
-        }
-        distinct += 1;
-        for (l, i) in lists.iter().zip(&mut next) {
-            if l.get(*i).is_some_and(|d| d.0 == key) {
-                *i += 1;
-            }
-        }
+    let mut keys: Vec<DeviceKey> = lists.iter().flatten().map(|d| d.0).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let Some(&first_cut) = keys.get(n) else {
+        return false;
+    };
+    for l in lists.iter_mut() {
+        l.truncate(l.partition_point(|d| d.0 < first_cut));
     }
+    true
 }
 
 impl<'a> KeyChunk<'a> {

@@ -22,7 +22,6 @@ pub use merge::{KeyChunk, keep_least_keys, key_chunks};
 /// Devices one worker tracks. A home network has tens; this bounds a flood of
 /// spoofed source MACs.
 pub const MAX_DEVICES: usize = 65_536;
-
 /// Home addresses kept per device (DHCP renewals, IPv6 privacy addresses).
 pub const MAX_IPS: usize = 64;
 /// Services kept per device.

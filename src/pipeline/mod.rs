@@ -667,8 +667,6 @@ impl Shard {
         true
     }
 
-    /// Works through whatever is left and finishes the shard's worker: call
-    /// once nothing more will be sent to it.
     /// Works the reader's batch `b` for this shard through at once, in
     /// place of sending it, if nothing of the shard is queued, left
     /// part-way or being worked on: then its frames are the shard's next.
@@ -691,6 +689,8 @@ impl Shard {
         true
     }
 
+    /// Works through whatever is left and finishes the shard's worker: call
+    /// once nothing more will be sent to it.
     fn finish(&self, spare: &Sender<Batch>) -> WorkerResult {
         let mut worker = self
             .worker
@@ -1058,12 +1058,18 @@ mod tests {
         assert!(b.clocks.starts.is_empty(), "emptied for reuse");
     }
 
-    #[test]
-    fn the_reader_hands_a_wanted_shard_over_part_way() {
+    /// A shard of every bucket, and a pool for its emptied batches.
+    fn test_shard() -> (Shard, Sender<Batch>, Receiver<Batch>) {
         let config = Arc::new(Config::default());
         let registry = Arc::new(Registry::builtin());
         let (spare_tx, spare) = bounded::<Batch>(4);
         let shard = Shard::new(Worker::new(config, registry, ALL_BUCKETS), 4);
+        (shard, spare_tx, spare)
+    }
+
+    #[test]
+    fn the_reader_hands_a_wanted_shard_over_part_way() {
+        let (shard, spare_tx, spare) = test_shard();
         shard.queue.send(numbered_batch(200)).unwrap();
         shard.queue.send(numbered_batch(10)).unwrap();
         // Another thread waits for the shard: the reader leaves its batch.
@@ -1087,10 +1093,7 @@ mod tests {
 
     #[test]
     fn the_reader_works_its_batch_in_place_only_when_it_comes_next() {
-        let config = Arc::new(Config::default());
-        let registry = Arc::new(Registry::builtin());
-        let (spare_tx, _spare) = bounded::<Batch>(4);
-        let shard = Shard::new(Worker::new(config, registry, ALL_BUCKETS), 4);
+        let (shard, spare_tx, _spare) = test_shard();
         let packets = |shard: &Shard| {
             let guard = shard.worker.lock().unwrap();
             guard.as_ref().unwrap().worker.counters().packets
