@@ -35,7 +35,7 @@ fn report(data: &[u8], threads: usize) -> Option<Vec<u8>> {
     };
     let a = pipeline::run(&mut tl, config, Registry::builtin(), &mut |_| {}).ok()?;
     let mut out = Vec::new();
-    write_json_report(a, tl.files(), &Default::default(), threads, &mut out).ok()?;
+    drop(write_json_report(a, tl.files(), &Default::default(), threads, &mut out).ok()?);
     Some(out)
 }
 

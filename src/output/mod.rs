@@ -4,4 +4,4 @@ mod pretty;
 pub mod report;
 pub mod summary;
 
-pub use report::{Report, build_report, write_json_report};
+pub use report::{Report, Spent, build_report, write_json_report};

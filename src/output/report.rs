@@ -505,17 +505,28 @@ pub fn build_report(analysis: Analysis, files: &[CaptureFile], opts: &ReportOpti
     }
 }
 
+/// What a written report leaves behind: the analysis's devices and scan
+/// findings, tens of MiB with many devices. Dropping it frees them (6-10
+/// ms of home-mix's run); a process about to exit may leave that to the
+/// operating system instead (`iotwatch analyze` does).
+#[must_use = "dropping it frees the analysis; forgetting it leaves that to the process's exit"]
+pub struct Spent {
+    _devices: Vec<Vec<(DeviceKey, Device)>>,
+    _scans: Vec<crate::detect::scan::ScanDetector>,
+}
+
 /// Writes the report as JSON: the same bytes as [`build_report`] through
 /// `serde_json::to_writer_pretty`, but each device's entry is made, rendered
 /// and dropped in turn (the whole report, tens of MiB with thousands of
-/// devices, is never held), by `threads` threads (at most two).
+/// devices, is never held), by `threads` threads (at most two). Hands back
+/// what is left to free, for the caller to free when it suits it.
 pub fn write_json_report(
     analysis: Analysis,
     files: &[CaptureFile],
     opts: &ReportOptions,
     threads: usize,
     mut out: impl std::io::Write,
-) -> std::io::Result<()> {
+) -> std::io::Result<Spent> {
     let mut p = prepare(analysis, files);
     out.write_all(b"{")?;
     Pretty::line(&mut out, 1, true)?;
@@ -555,12 +566,10 @@ pub fn write_json_report(
             }
         },
     );
-    // Freeing the devices (addresses, services, evidence) and the scan
-    // findings took 6-10 ms of home-mix's run: another thread frees them
-    // while this one writes the events and returns (at the end of
-    // `iotwatch analyze`, the process exits without waiting for it).
-    let spent = (std::mem::take(&mut p.devices), p.spent_scans);
-    std::thread::spawn(move || drop(spent));
+    let spent = Spent {
+        _devices: std::mem::take(&mut p.devices),
+        _scans: p.spent_scans,
+    };
     if let Some(e) = failed {
         return Err(e);
     }
@@ -572,7 +581,8 @@ pub fn write_json_report(
     out.write_all(b"\"events\": ")?;
     Pretty::write_at(&mut out, 1, &sorted_events(p.events, eos))?;
     Pretty::line(&mut out, 0, true)?;
-    out.write_all(b"}")
+    out.write_all(b"}")?;
+    Ok(spent)
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ pub fn analyze_json_with(paths: &[&Path], config: Config) -> String {
     let threads = config.threads;
     let a = pipeline::run(&mut tl, config, Registry::builtin(), &mut |_| {}).unwrap();
     let mut out = Vec::new();
-    write_json_report(a, tl.files(), &Default::default(), threads, &mut out).unwrap();
+    drop(write_json_report(a, tl.files(), &Default::default(), threads, &mut out).unwrap());
     String::from_utf8(out).unwrap()
 }
 
