@@ -298,7 +298,8 @@ struct Prepared {
     /// Addresses that accepted or were offered a default credential.
     exposed: BTreeSet<IpAddr>,
     events: Vec<Event>,
-    /// Freed with the devices, after the report (see `Analysis`).
+    /// Freed with the devices, after the report, by whoever holds its
+    /// [`Spent`] (see `Analysis`).
     spent_scans: Vec<crate::detect::scan::ScanDetector>,
 }
 

@@ -129,7 +129,8 @@ pub struct Analysis {
     pub events: Vec<Event>,
     /// The workers' scan findings, already turned into `events`: handed on
     /// only to be freed late, with the devices once the report is written
-    /// (freeing them here took 4-5 ms of home-mix's run on one core).
+    /// (`output::report::Spent`; freeing them here took 4-5 ms of
+    /// home-mix's run on one core).
     pub spent_scans: Vec<ScanDetector>,
     pub first_ts: Option<Nanos>,
     pub last_ts: Option<Nanos>,
